@@ -1,0 +1,25 @@
+"""Tunable thresholds that checks read (from Settings, with safe defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPolicy:
+    """Thresholds for time-bound checks; days are inclusive upper bounds."""
+
+    expiry_critical_days: int = 14
+    expiry_warning_days: int = 30
+    expiry_info_days: int = 90
+    # auto-rotate-window: warn when rotation would come later than this many hours before
+    # expiry (too late to react) or re-trigger sooner than this many hours after a rotation.
+    auto_rotate_min_hours: int = 72
+    auto_rotate_max_hours: int = 8760 - 720
+
+    def __post_init__(self) -> None:
+        if not (0 < self.expiry_critical_days <= self.expiry_warning_days <= self.expiry_info_days):
+            raise ValueError(
+                "expiry thresholds must satisfy 0 < critical <= warning <= info days, got "
+                f"{self.expiry_critical_days}/{self.expiry_warning_days}/{self.expiry_info_days}"
+            )

@@ -1,0 +1,132 @@
+"""The immutable picture of one cluster that every check reads.
+
+A source (support bundle, manifests, PKI folder, live cluster) builds exactly one
+Snapshot per cluster. What a source could not read is recorded in ``coverage`` so a check
+can answer UNKNOWN instead of passing on missing data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.core.certs import CertInfo, CertProblem, KeyInfo
+
+
+class CoverageStatus(StrEnum):
+    READ = "read"  # read completely
+    PARTIAL = "partial"  # read, but some parts were unreadable (see detail)
+    MISSING = "missing"  # the source has no such data (not collected, not present)
+    EXCLUDED = "excluded"  # the source deliberately leaves it out (bundles drop some settings)
+    ERROR = "error"  # present but unreadable (malformed file, permission)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageItem:
+    """What a source could (not) read about one subject, e.g. ``nodes`` or ``setting:ssl-certificates``."""
+
+    subject: str
+    status: CoverageStatus
+    detail: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.status in (CoverageStatus.READ, CoverageStatus.PARTIAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A ``settings.harvesterhci.io`` object (reference/harvester.md §1.1).
+
+    ``value`` and ``default`` are None when absent or empty (support bundles rewrite empty
+    strings to the string "null"; the source normalises that away).
+    """
+
+    name: str
+    value: str | None = None
+    default: str | None = None
+    resource_version: str = ""
+
+    @property
+    def effective(self) -> str | None:
+        """``value`` if non-empty, else ``default`` (reference §1.2 EffectiveValue)."""
+        return self.value if self.value else self.default
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A Kubernetes node with the facts checks use."""
+
+    name: str
+    internal_ips: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    kubelet_version: str = ""
+    os_image: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A Kubernetes event (core/v1 or events.k8s.io/v1, normalised)."""
+
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    type: str = ""
+    involved_kind: str = ""
+    involved_name: str = ""
+    count: int = 1
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFile:
+    """A text file from a node (journal log, /oem config) as shipped in a support bundle.
+
+    ``path`` is relative inside the node archive, e.g. ``logs/rke2-server.log`` or
+    ``configs/oem/90_custom.yaml``.
+    """
+
+    node: str
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything known about one cluster at ``scanned_at`` from one source."""
+
+    cluster: str
+    source: str  # "bundle", "manifests", "pki", "live"
+    origin: str  # what was read: a path, a kubeconfig context
+    scanned_at: datetime  # aware, UTC; checks use it instead of a clock
+    harvester_version: str = ""
+    settings: Mapping[str, Setting] = field(default_factory=dict)
+    rancher_settings: Mapping[str, str] = field(default_factory=dict)
+    nodes: tuple[Node, ...] = ()
+    certificates: tuple[CertInfo, ...] = ()
+    keys: tuple[KeyInfo, ...] = ()
+    cert_problems: tuple[CertProblem, ...] = ()
+    events: tuple[Event, ...] = ()
+    node_files: tuple[NodeFile, ...] = ()
+    coverage: tuple[CoverageItem, ...] = ()
+
+    def coverage_of(self, subject: str) -> CoverageItem:
+        """Coverage for ``subject``; unknown subjects count as MISSING."""
+        for item in self.coverage:
+            if item.subject == subject:
+                return item
+        return CoverageItem(subject, CoverageStatus.MISSING, f"{self.source} has no {subject}")
+
+    def covers(self, subject: str) -> bool:
+        return self.coverage_of(subject).usable
+
+    def setting_coverage(self, name: str) -> CoverageItem:
+        """Coverage of one Harvester setting: its own entry if the source made one
+        (bundles exclude some settings), else that of the whole ``settings`` collection."""
+        for item in self.coverage:
+            if item.subject == f"setting:{name}":
+                return item
+        return self.coverage_of("settings")

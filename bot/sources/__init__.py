@@ -1,0 +1,1 @@
+"""Sources: read one cluster (bundle, manifests, PKI folder, live API) into a Snapshot."""

@@ -1,0 +1,270 @@
+"""Turn Kubernetes objects (dicts from YAML/JSON or the API) into Snapshot facts.
+
+Shared by the manifests, support-bundle and live sources so that one object is read the
+same way wherever it comes from. Certificate material is decoded here, as it arrives, and
+only CertInfo/KeyInfo facts are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.certs import CertProblem
+from bot.core.resources import ResourceRef
+from bot.core.snapshot import CoverageStatus, Event, Node, Setting
+from bot.sources import certs
+from bot.sources.builder import SnapshotBuilder
+
+HARVESTER_GROUP = "harvesterhci.io"
+RANCHER_MGMT_GROUP = "management.cattle.io"
+CERT_SECRET_KEYS = ("tls.crt", "ca.crt")
+KEY_SECRET_KEYS = ("tls.key",)
+WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+
+# Subjects recorded when a kind of object was seen (see Snapshot.coverage).
+SUBJECT_BY_KIND = {
+    "Setting": "settings",
+    "Node": "nodes",
+    "Event": "events",
+    "Secret": "secrets",
+    "ValidatingWebhookConfiguration": "webhooks",
+    "MutatingWebhookConfiguration": "webhooks",
+    "APIService": "webhooks",
+}
+
+_KEY_BLOCK = re.compile(r"(-----BEGIN ([A-Z ]*PRIVATE KEY)-----)(.*?)(-----END \2-----)", re.DOTALL)
+
+
+def redact_private_keys(text: str) -> str:
+    """Replace the body of every PEM private-key block, keeping block types for validation."""
+    return _KEY_BLOCK.sub(lambda m: f"{m.group(1)}\nREDACTED\n{m.group(4)}", text)
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text or None
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _group(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def ingest(builder: SnapshotBuilder, obj: Any) -> str | None:
+    """Read one object (or a List of them) into ``builder``; return the kind handled.
+
+    Unknown kinds are ignored (None). Malformed certificate material becomes a
+    CertProblem; a malformed object raises ValueError with the reason.
+    """
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"expected a Kubernetes object, got {type(obj).__name__}")
+    kind = str(obj.get("kind") or "")
+    if kind == "List" or kind.endswith("List"):
+        items = obj.get("items") or []
+        if not isinstance(items, list):
+            raise ValueError(f"{kind}.items is not a list")
+        for item in items:
+            ingest(builder, item)
+        return "List"
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        return None
+    handler(builder, obj)
+    subject = SUBJECT_BY_KIND.get(kind)
+    if kind == "Setting" and _group(str(obj.get("apiVersion", ""))) == RANCHER_MGMT_GROUP:
+        subject = "rancher-settings"
+    if subject and subject not in builder.coverage:
+        builder.cover(subject, CoverageStatus.READ)
+    return kind
+
+
+def _setting(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    meta = _meta(obj)
+    name = str(meta.get("name") or "")
+    if not name:
+        raise ValueError("Setting without metadata.name")
+    value, default = _str(obj.get("value")), _str(obj.get("default"))
+    if _group(str(obj.get("apiVersion", ""))) == RANCHER_MGMT_GROUP:
+        builder.rancher_settings[name] = value or default or ""
+        return
+    if name == "ssl-certificates":
+        value = _ssl_certificates(builder, value, "value")
+        default = _ssl_certificates(builder, default, "default")
+    elif name == "additional-ca" and value and certs.looks_like_pem(value.encode()):
+        loc = ResourceRef("Setting", name, field="value")
+        builder_decode(builder, value.encode(), loc, f"Setting//{name}")
+    builder.settings[name] = Setting(
+        name=name, value=value, default=default,
+        resource_version=str(meta.get("resourceVersion") or ""),
+    )
+    builder.cover(f"setting:{name}", CoverageStatus.READ)
+
+
+def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> str | None:
+    """Decode the certificates of an ssl-certificates value; return it with keys redacted."""
+    if not raw:
+        return raw
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError:
+        return redact_private_keys(raw)  # setting-invalid reports the JSON error
+    if not isinstance(doc, dict):
+        return redact_private_keys(raw)
+    lowered = {str(k).lower(): v for k, v in doc.items()}
+    group = f"Setting//ssl-certificates/{field}"
+    for key in ("publicCertificate", "ca", "privateKey"):
+        text = lowered.get(key.lower())
+        if not isinstance(text, str) or not text.strip():
+            continue
+        loc = ResourceRef("Setting", "ssl-certificates", field=f"{field}.{key}")
+        if key == "privateKey":
+            decoded = certs.decode(text.encode(), location=loc, group=group)
+            builder.keys.extend(decoded.keys)
+        elif field == "value":
+            builder_decode(builder, text.encode(), loc, group)
+    return redact_private_keys(raw)
+
+
+def builder_decode(builder: SnapshotBuilder, data: bytes, loc: ResourceRef, group: str) -> None:
+    decoded = certs.decode(data, location=loc, group=group, allow_der=False)
+    builder.certificates.extend(decoded.certs)
+    builder.keys.extend(decoded.keys)
+    builder.cert_problems.extend(decoded.problems)
+
+
+def _node(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    meta = _meta(obj)
+    name = str(meta.get("name") or "")
+    status = obj.get("status") or {}
+    addresses = status.get("addresses") or [] if isinstance(status, Mapping) else []
+    ips = tuple(
+        str(a.get("address")) for a in addresses
+        if isinstance(a, Mapping) and a.get("type") == "InternalIP" and a.get("address")
+    )
+    labels = meta.get("labels") or {}
+    roles = tuple(sorted(
+        key.split("/", 1)[1] for key in labels
+        if isinstance(key, str) and key.startswith("node-role.kubernetes.io/")
+    ))
+    info = status.get("nodeInfo") or {} if isinstance(status, Mapping) else {}
+    builder.nodes[name] = Node(
+        name=name, internal_ips=ips, roles=roles,
+        kubelet_version=str(info.get("kubeletVersion") or ""),
+        os_image=str(info.get("osImage") or ""),
+    )
+
+
+def _b64(value: Any) -> bytes | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    meta = _meta(obj)
+    ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    data = obj.get("data") or {}
+    if not isinstance(data, Mapping):
+        return
+    group = f"Secret/{ns}/{name}"
+    for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS):
+        if key not in data or data[key] in (None, ""):
+            continue
+        loc = ResourceRef("Secret", name, ns, f"data.{key}")
+        raw = _b64(data[key])
+        if raw is None:
+            builder.cert_problems.append(CertProblem(loc, "value is not valid base64"))
+            continue
+        if not raw.strip():
+            continue
+        if key in KEY_SECRET_KEYS:
+            builder.keys.extend(certs.decode(raw, location=loc, group=group).keys)
+        else:
+            builder_decode(builder, raw, loc, group)
+
+
+def _ca_bundle(builder: SnapshotBuilder, kind: str, name: str, field: str, value: Any) -> None:
+    raw = _b64(value)
+    loc = ResourceRef(kind, name, field=field)
+    if raw is None:
+        if value:
+            builder.cert_problems.append(CertProblem(loc, "caBundle is not valid base64"))
+        return
+    builder_decode(builder, raw, loc, f"{kind}//{name}")
+
+
+def _webhook_config(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    kind, name = str(obj.get("kind")), str(_meta(obj).get("name") or "")
+    for i, hook in enumerate(obj.get("webhooks") or []):
+        if not isinstance(hook, Mapping):
+            continue
+        client = hook.get("clientConfig") or {}
+        hook_name = str(hook.get("name") or i)
+        if isinstance(client, Mapping) and client.get("caBundle"):
+            _ca_bundle(builder, kind, name, f"webhooks[{hook_name}].clientConfig.caBundle",
+                       client["caBundle"])
+
+
+def _api_service(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    spec = obj.get("spec") or {}
+    if isinstance(spec, Mapping) and spec.get("caBundle"):
+        name = str(_meta(obj).get("name") or "")
+        _ca_bundle(builder, "APIService", name, "spec.caBundle", spec["caBundle"])
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _event(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    meta = _meta(obj)
+    involved = obj.get("involvedObject") or obj.get("regarding") or {}
+    if not isinstance(involved, Mapping):
+        involved = {}
+    series = obj.get("series") if isinstance(obj.get("series"), Mapping) else {}
+    count = obj.get("count") or obj.get("deprecatedCount") or (series or {}).get("count") or 1
+    last = (_time(obj.get("lastTimestamp")) or _time(obj.get("eventTime"))
+            or _time(obj.get("deprecatedLastTimestamp")) or _time(meta.get("creationTimestamp")))
+    builder.events.append(Event(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        reason=str(obj.get("reason") or ""),
+        message=str(obj.get("message") or obj.get("note") or ""),
+        type=str(obj.get("type") or ""),
+        involved_kind=str(involved.get("kind") or ""),
+        involved_name=str(involved.get("name") or ""),
+        count=int(count) if isinstance(count, int) else 1,
+        last_seen=last,
+    ))
+
+
+_HANDLERS = {
+    "Setting": _setting,
+    "Node": _node,
+    "Secret": _secret,
+    "Event": _event,
+    "ValidatingWebhookConfiguration": _webhook_config,
+    "MutatingWebhookConfiguration": _webhook_config,
+    "APIService": _api_service,
+}
