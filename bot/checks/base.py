@@ -22,7 +22,7 @@ from bot.core.severity import Severity
 from bot.core.snapshot import Snapshot
 
 
-class NotEvaluable(Exception):  # noqa: N818 - a signal, not an error condition
+class NotEvaluable(Exception):
     """Raised by a check that cannot decide; the runner reports UNKNOWN with the reason."""
 
 

@@ -28,7 +28,9 @@ def _missing_reason(check: Check, snap: Snapshot) -> str | None:
     for subject in check.requires:
         item = snap.coverage_of(subject)
         if not item.usable:
-            return f"needs {subject}: {item.status.value}" + (f" ({item.detail})" if item.detail else "")
+            return f"needs {subject}: {item.status.value}" + (
+                f" ({item.detail})" if item.detail else ""
+            )
     if check.requires_any and not any(snap.covers(s) for s in check.requires_any):
         return "needs one of: " + ", ".join(check.requires_any) + f" (none in this {snap.source})"
     return None

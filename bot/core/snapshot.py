@@ -25,7 +25,11 @@ class CoverageStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CoverageItem:
-    """What a source could (not) read about one subject, e.g. ``nodes`` or ``setting:ssl-certificates``."""
+    """What a source could (not) read about one subject.
+
+    Subjects: ``settings``, ``setting:<name>``, ``rancher-settings``, ``nodes``, ``events``,
+    ``secrets``, ``webhooks``, ``node-files``, ``pki``, ``file:<path>``.
+    """
 
     subject: str
     status: CoverageStatus

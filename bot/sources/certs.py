@@ -3,29 +3,40 @@
 Every PEM block of a bundle is decoded on its own, so one bad block is reported as a
 CertProblem naming its position instead of hiding the good ones. Private keys are parsed
 only to derive the fingerprint of their public half (for cert-key-mismatch); the key
-object is dropped at once and never reaches a Snapshot, log or output.
+object is dropped at once and never reaches a Snapshot, log or output. ``decode`` never
+raises on malformed input: whatever cannot be read becomes a CertProblem.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from bot.core.certs import CertInfo, CertProblem, KeyInfo
 from bot.core.resources import ResourceRef
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
+_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
+_NOWHERE = ResourceRef("", "")
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType,
 )
-_KEY_TYPES = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY",
-              b"DSA PRIVATE KEY", b"OPENSSH PRIVATE KEY"}
 
 
 @dataclass
@@ -89,17 +100,17 @@ def cert_info(cert: x509.Certificate, *, location: ResourceRef, group: str, inde
     is_ca = False
     dns: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = tuple(san.get_values_for_type(x509.DNSName))
-        ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
-    except x509.ExtensionNotFound:
-        pass
-    subject = cert.subject.rfc4514_string()
+    # One pass over the extensions: get_extension_for_class raises for a missing one,
+    # and exceptions cost more than the rest of this function on big folders.
+    for ext in cert.extensions:
+        value = ext.value
+        if isinstance(value, x509.BasicConstraints):
+            is_ca = value.ca
+        elif isinstance(value, x509.SubjectAlternativeName):
+            dns = tuple(value.get_values_for_type(x509.DNSName))
+            ips = tuple(str(ip) for ip in value.get_values_for_type(x509.IPAddress))
+    subject_name = cert.subject
+    subject = subject_name.rfc4514_string()
     issuer = cert.issuer.rfc4514_string()
     return CertInfo(
         location=location,
@@ -107,7 +118,7 @@ def cert_info(cert: x509.Certificate, *, location: ResourceRef, group: str, inde
         index=index,
         subject=subject,
         issuer=issuer,
-        common_name=_name_attr(cert.subject, NameOID.COMMON_NAME),
+        common_name=_name_attr(subject_name, NameOID.COMMON_NAME),
         serial=format(cert.serial_number, "X"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -123,56 +134,159 @@ def cert_info(cert: x509.Certificate, *, location: ResourceRef, group: str, inde
     )
 
 
-def _decode_cert(der_or_pem: bytes, *, pem: bool, location: ResourceRef, group: str,
-                 index: int, out: Decoded) -> None:
-    try:
-        cert = (x509.load_pem_x509_certificate(der_or_pem) if pem
-                else x509.load_der_x509_certificate(der_or_pem))
-        out.certs.append(cert_info(cert, location=location, group=group, index=index))
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as e:
-        out.problems.append(CertProblem(location, f"certificate does not parse: {_short(e)}"))
-
-
-def _decode_key(block: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
-    spki, key_type, bits = "", "unknown", 0
-    try:
-        key = serialization.load_pem_private_key(block, password=None)
-        public = key.public_key()
-        spki = _spki_sha256(public)
-        key_type, bits = _key_facts(public)
-        del key
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        pass  # encrypted or unsupported: still a key, just not matchable
-    out.keys.append(KeyInfo(location=location, group=group, spki_sha256=spki,
-                            key_type=key_type, key_bits=bits))
+_DOC_LINK = re.compile(r"\s*See https?://\S+ for more details\.")
 
 
 def _short(e: BaseException) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text[:160]
+    return _DOC_LINK.sub("", text)[:160]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cert(raw: bytes, pem: bool) -> CertInfo | str:
+    """Facts of one certificate block (placeholder location), or why it does not parse.
+
+    Cached: RKE2 repeats its CA in every file, and a CA bundle sits in many webhook
+    configurations; each distinct block is parsed once. Only public material is cached.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(raw) if pem else x509.load_der_x509_certificate(raw)
+        return cert_info(cert, location=_NOWHERE, group="", index=0)
+    except _PARSE_ERRORS as e:
+        return f"certificate does not parse: {_short(e)}"
+
+
+def _decode_cert(
+    raw: bytes, *, pem: bool, location: ResourceRef, group: str, index: int, out: Decoded
+) -> None:
+    parsed = _parse_cert(raw, pem)
+    if isinstance(parsed, str):
+        out.problems.append(CertProblem(location, parsed))
+    else:
+        out.certs.append(replace(parsed, location=location, group=group, index=index))
+
+
+def _key_info(key: object, *, location: ResourceRef, group: str) -> KeyInfo:
+    public = key.public_key()  # type: ignore[attr-defined]
+    key_type, bits = _key_facts(public)
+    return KeyInfo(location, group, _spki_sha256(public), key_type, bits)
+
+
+def _decode_key(
+    kind: bytes, block: bytes, *, location: ResourceRef, group: str, out: Decoded
+) -> None:
+    # The reason a key does not load is not reported: an error text could quote it.
+    info = KeyInfo(location=location, group=group, spki_sha256="", key_type="unknown", key_bits=0)
+    try:
+        key: object = (
+            serialization.load_ssh_private_key(block, password=None)
+            if kind == b"OPENSSH PRIVATE KEY"
+            else serialization.load_pem_private_key(block, password=None)
+        )
+        info = _key_info(key, location=location, group=group)
+        del key
+    except _PARSE_ERRORS:
+        pass  # encrypted or unsupported: still a key, just not matchable
+    out.keys.append(info)
+
+
+def _decode_der(data: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
+    """A DER certificate or, failing that, a DER private key (PKCS#8 / PKCS#1 / SEC1)."""
+    attempt = Decoded()
+    _decode_cert(data, pem=False, location=location, group=group, index=0, out=attempt)
+    if attempt.certs:
+        out.extend(attempt)
+        return
+    try:
+        key = serialization.load_der_private_key(data, password=None)
+    except _PARSE_ERRORS:
+        out.extend(attempt)  # neither: report the certificate parse error
+        return
+    out.keys.append(_key_info(key, location=location, group=group))
+    del key
+
+
+def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
+    index = 0  # position among CERTIFICATE blocks, broken ones included
+    pos = 0
+    found = False
+    while (start := data.find(b"-----BEGIN ", pos)) >= 0:
+        begin = _BEGIN.match(data, start)
+        if begin is None:  # not a header line: keep looking after it
+            pos = start + 11
+            continue
+        kind = begin.group(1)
+        # The first "-----" after the header must open the END line: a block without
+        # one cannot swallow the next block, so its neighbours still decode.
+        end_line = b"-----END " + kind + b"-----"
+        dashes = data.find(b"-----", begin.end())
+        complete = (
+            data[begin.end() : begin.end() + 1] in (b"\n", b"\r")
+            and dashes >= 0
+            and data.startswith(end_line, dashes)
+        )
+        pos = dashes + len(end_line) if complete else begin.end()
+        block = data[start:pos]
+        if kind == b"CERTIFICATE":
+            found = True
+            here = _at(location, index)
+            if complete:
+                _decode_cert(block, pem=True, location=here, group=group, index=index, out=out)
+            else:
+                out.problems.append(
+                    CertProblem(here, "incomplete certificate block (BEGIN and END lines)")
+                )
+            index += 1
+        elif kind.endswith(b"PRIVATE KEY"):
+            found = True
+            _decode_key(kind, block if complete else b"", location=location, group=group, out=out)
+        else:
+            found = found or complete  # CSRs, public keys, CRLs: skipped, not errors
+    if not found:
+        out.problems.append(CertProblem(location, "PEM header without a complete block"))
 
 
 def decode(data: bytes, *, location: ResourceRef, group: str, allow_der: bool = False) -> Decoded:
-    """Decode PEM (every block) or, with ``allow_der``, a single DER certificate."""
+    """Decode PEM (every block) or, with ``allow_der``, one DER certificate or private key.
+
+    Never raises for malformed input. Blocks that are neither certificates nor private
+    keys (CSRs, public keys, CRLs) are skipped.
+    """
     out = Decoded()
-    if not looks_like_pem(data):
-        if allow_der and data[:1] == b"\x30":
-            _decode_cert(data, pem=False, location=location, group=group, index=0, out=out)
+    # Odd but loadable certificates (negative serials, ...) warn; that is not our
+    # caller's business, and tests turn these warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        if looks_like_pem(data):
+            _decode_pem(data, location=location, group=group, out=out)
+        elif allow_der and data[:1] == b"\x30":
+            _decode_der(data, location=location, group=group, out=out)
         else:
-            out.problems.append(CertProblem(location, "no PEM certificate block found"))
-        return out
-    index = 0
-    found = False
-    for match in _PEM_BLOCK.finditer(data):
-        found = True
-        kind = match.group(1)
-        block = match.group(0)
-        if kind == b"CERTIFICATE":
-            _decode_cert(block, pem=True, location=_at(location, index), group=group,
-                         index=index, out=out)
-            index += 1
-        elif kind in _KEY_TYPES:
-            _decode_key(block, location=location, group=group, out=out)
-    if not found:
-        out.problems.append(CertProblem(location, "PEM header without a complete block"))
+            what = "PEM or DER" if allow_der else "PEM"
+            out.problems.append(CertProblem(location, f"no {what} certificate found"))
     return out
+
+
+def decode_field(out: Decoded, value: object, *, location: ResourceRef, group: str) -> str | None:
+    """Decode one base64 field holding PEM (a kubeconfig ``*-data`` or Secret ``data`` key).
+
+    Certificates, keys and certificate problems go to ``out``. A key field (name ending
+    in ``key-data`` or ``.key``) that yields no key returns a reason instead: that is a
+    coverage gap, not a certificate problem, and its parse error is never quoted.
+    """
+    if value is None or value == "":
+        return None
+    key_field = location.field.endswith(("key-data", ".key"))
+    try:
+        raw = base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        if key_field:
+            return f"{location.field}: not valid base64"
+        out.problems.append(CertProblem(location, "value is not valid base64"))
+        return None
+    decoded = decode(raw, location=location, group=group)
+    if key_field:
+        out.keys.extend(decoded.keys)
+        return None if decoded.keys else f"{location.field}: no PEM private key found"
+    out.extend(decoded)
+    return None

@@ -39,11 +39,19 @@ SUBJECT_BY_KIND = {
 }
 
 _KEY_BLOCK = re.compile(r"(-----BEGIN ([A-Z ]*PRIVATE KEY)-----)(.*?)(-----END \2-----)", re.DOTALL)
+_KEY_BEGIN = re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[^-]*")
 
 
-def redact_private_keys(text: str) -> str:
-    """Replace the body of every PEM private-key block, keeping block types for validation."""
-    return _KEY_BLOCK.sub(lambda m: f"{m.group(1)}\nREDACTED\n{m.group(4)}", text)
+def redact_private_keys(text: str, *, newline: str = "\n") -> str:
+    """Replace the body of every PEM private-key block, keeping block types for validation.
+
+    ``newline`` is the line break to write: a real one for PEM text, the two characters
+    ``\\n`` for PEM embedded in a JSON string (ssl-certificates), which must stay JSON.
+    """
+    text = _KEY_BLOCK.sub(lambda m: f"{m.group(1)}{newline}REDACTED{newline}{m.group(4)}", text)
+    # A block without its END line still must not keep its body: base64 has no "-", so
+    # the body runs to the next "-" (an END line, or nothing).
+    return _KEY_BEGIN.sub(lambda m: f"{m.group(1)}{newline}REDACTED{newline}", text)
 
 
 def _str(value: Any) -> str | None:
@@ -106,7 +114,9 @@ def _setting(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         loc = ResourceRef("Setting", name, field="value")
         builder_decode(builder, value.encode(), loc, f"Setting//{name}")
     builder.settings[name] = Setting(
-        name=name, value=value, default=default,
+        name=name,
+        value=value,
+        default=default,
         resource_version=str(meta.get("resourceVersion") or ""),
     )
     builder.cover(f"setting:{name}", CoverageStatus.READ)
@@ -119,9 +129,9 @@ def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> 
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError:
-        return redact_private_keys(raw)  # setting-invalid reports the JSON error
+        return redact_private_keys(raw, newline="\\n")  # setting-invalid reports the JSON error
     if not isinstance(doc, dict):
-        return redact_private_keys(raw)
+        return redact_private_keys(raw, newline="\\n")
     lowered = {str(k).lower(): v for k, v in doc.items()}
     group = f"Setting//ssl-certificates/{field}"
     for key in ("publicCertificate", "ca", "privateKey"):
@@ -134,7 +144,7 @@ def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> 
             builder.keys.extend(decoded.keys)
         elif field == "value":
             builder_decode(builder, text.encode(), loc, group)
-    return redact_private_keys(raw)
+    return redact_private_keys(raw, newline="\\n")
 
 
 def builder_decode(builder: SnapshotBuilder, data: bytes, loc: ResourceRef, group: str) -> None:
@@ -150,17 +160,23 @@ def _node(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
     status = obj.get("status") or {}
     addresses = status.get("addresses") or [] if isinstance(status, Mapping) else []
     ips = tuple(
-        str(a.get("address")) for a in addresses
+        str(a.get("address"))
+        for a in addresses
         if isinstance(a, Mapping) and a.get("type") == "InternalIP" and a.get("address")
     )
     labels = meta.get("labels") or {}
-    roles = tuple(sorted(
-        key.split("/", 1)[1] for key in labels
-        if isinstance(key, str) and key.startswith("node-role.kubernetes.io/")
-    ))
+    roles = tuple(
+        sorted(
+            key.split("/", 1)[1]
+            for key in labels
+            if isinstance(key, str) and key.startswith("node-role.kubernetes.io/")
+        )
+    )
     info = status.get("nodeInfo") or {} if isinstance(status, Mapping) else {}
     builder.nodes[name] = Node(
-        name=name, internal_ips=ips, roles=roles,
+        name=name,
+        internal_ips=ips,
+        roles=roles,
         kubelet_version=str(info.get("kubeletVersion") or ""),
         os_image=str(info.get("osImage") or ""),
     )
@@ -216,8 +232,13 @@ def _webhook_config(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         client = hook.get("clientConfig") or {}
         hook_name = str(hook.get("name") or i)
         if isinstance(client, Mapping) and client.get("caBundle"):
-            _ca_bundle(builder, kind, name, f"webhooks[{hook_name}].clientConfig.caBundle",
-                       client["caBundle"])
+            _ca_bundle(
+                builder,
+                kind,
+                name,
+                f"webhooks[{hook_name}].clientConfig.caBundle",
+                client["caBundle"],
+            )
 
 
 def _api_service(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
@@ -244,19 +265,25 @@ def _event(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         involved = {}
     series = obj.get("series") if isinstance(obj.get("series"), Mapping) else {}
     count = obj.get("count") or obj.get("deprecatedCount") or (series or {}).get("count") or 1
-    last = (_time(obj.get("lastTimestamp")) or _time(obj.get("eventTime"))
-            or _time(obj.get("deprecatedLastTimestamp")) or _time(meta.get("creationTimestamp")))
-    builder.events.append(Event(
-        namespace=str(meta.get("namespace") or ""),
-        name=str(meta.get("name") or ""),
-        reason=str(obj.get("reason") or ""),
-        message=str(obj.get("message") or obj.get("note") or ""),
-        type=str(obj.get("type") or ""),
-        involved_kind=str(involved.get("kind") or ""),
-        involved_name=str(involved.get("name") or ""),
-        count=int(count) if isinstance(count, int) else 1,
-        last_seen=last,
-    ))
+    last = (
+        _time(obj.get("lastTimestamp"))
+        or _time(obj.get("eventTime"))
+        or _time(obj.get("deprecatedLastTimestamp"))
+        or _time(meta.get("creationTimestamp"))
+    )
+    builder.events.append(
+        Event(
+            namespace=str(meta.get("namespace") or ""),
+            name=str(meta.get("name") or ""),
+            reason=str(obj.get("reason") or ""),
+            message=str(obj.get("message") or obj.get("note") or ""),
+            type=str(obj.get("type") or ""),
+            involved_kind=str(involved.get("kind") or ""),
+            involved_name=str(involved.get("name") or ""),
+            count=int(count) if isinstance(count, int) else 1,
+            last_seen=last,
+        )
+    )
 
 
 _HANDLERS = {

@@ -1,9 +1,13 @@
 """Safe YAML/JSON loading for untrusted input.
 
-Kubernetes output never uses YAML anchors or aliases, so any alias is refused: that closes
-the "billion laughs" expansion. Sizes are bounded by the callers (they read at most a
-configured number of bytes). Support bundles rewrite empty strings and nulls to the string
-"null" (reference/harvester.md §4, rewriting quirk); ``denull`` turns them back.
+Kubernetes output never uses YAML anchors and aliases, so a document in which an alias
+made two places share one list or mapping is refused: that closes the "billion laughs"
+expansion. The (C) loader composes aliases into shared objects in linear time; the
+expansion would only happen later, in whoever walks the result, so every document is
+checked for shared containers (and for absurd nesting) before it is handed out. Sizes are
+bounded by the callers (they read at most a configured number of bytes). Support bundles
+rewrite empty strings and nulls to the string "null" (reference/harvester.md §4, rewriting
+quirk); ``denull`` turns them back.
 """
 
 from __future__ import annotations
@@ -15,47 +19,62 @@ from typing import Any
 import yaml
 
 try:  # the C loader is ~10x faster on big List files
-    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,misc]
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - pure-Python PyYAML builds
-    _Base = yaml.SafeLoader
+    _Loader = yaml.SafeLoader
+
+# Kubernetes objects nest ~20 levels (managedFields, CRD schemas ~40); deeper is hostile
+# and would also exhaust Python's recursion limit in recursive walkers such as ``denull``.
+MAX_DEPTH = 100
+_NOT_JSON = object()
 
 
 class DocumentError(ValueError):
     """The text is not valid YAML/JSON, or uses a construct we refuse."""
 
 
-def _pure_loader() -> type[yaml.SafeLoader]:
-    # The C loader composes nodes in C and never calls compose_node, so the alias guard
-    # needs the Python composer: use SafeLoader (Python) whenever the text has an alias.
-    class Loader(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise DocumentError(
-                    f"YAML aliases are not allowed (line {event.start_mark.line + 1}); "
-                    "Kubernetes output never uses them"
-                )
-            return super().compose_node(parent, index)
+def _inspect(doc: Any) -> None:
+    """Refuse documents whose containers are shared (aliases) or nest too deeply."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, dict):
+            children: Any = obj.values()
+        elif isinstance(obj, list):
+            children = obj
+        else:
+            continue
+        if id(obj) in seen:
+            raise DocumentError("YAML aliases are not allowed (Kubernetes output never uses them)")
+        seen.add(id(obj))
+        if depth >= MAX_DEPTH:
+            raise DocumentError(f"the document nests deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
-    return Loader
 
-
-def _may_have_alias(text: str) -> bool:
-    return "*" in text or "&" in text
+def _json(text: str) -> Any:
+    """The parsed JSON document, or _NOT_JSON so that YAML gets a try."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return _NOT_JSON  # YAML flow style is a superset; fall through
+    except (ValueError, RecursionError) as e:  # e.g. an integer of 5000 digits
+        raise DocumentError(f"not valid JSON: {e}") from e
 
 
 def load_documents(text: str) -> Iterator[Any]:
     """Yield every document of a YAML (or JSON) text; raise DocumentError if malformed."""
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            yield json.loads(text)
+    if text.lstrip().startswith(("{", "[")):
+        doc = _json(text)
+        if doc is not _NOT_JSON:
+            _inspect(doc)
+            yield doc
             return
-        except json.JSONDecodeError:
-            pass  # YAML flow style is a superset; fall through
-    loader = _pure_loader() if _may_have_alias(text) else _Base
     try:
-        yield from yaml.load_all(text, Loader=loader)  # noqa: S506 - Safe/CSafe loader
+        for doc in yaml.load_all(text, Loader=_Loader):  # safe loaders only (see _Loader)
+            _inspect(doc)
+            yield doc
     except DocumentError:
         raise
     except yaml.YAMLError as e:
@@ -65,6 +84,8 @@ def load_documents(text: str) -> Iterator[Any]:
         raise DocumentError(f"not valid YAML{where}: {problem}") from e
     except RecursionError as e:
         raise DocumentError("YAML nests too deeply") from e
+    except (ValueError, TypeError, OverflowError) as e:  # constructors: bad dates, huge ints
+        raise DocumentError(f"not valid YAML: {e}") from e
 
 
 def denull(obj: Any) -> Any:

@@ -1,0 +1,124 @@
+"""Pure helpers shared by the certificate checks: which certificates to judge, and how.
+
+A snapshot can hold the same certificate many times: RKE2 repeats its CA in every
+``*.crt`` file, a CA bundle sits in many webhook configurations. Checks judge each
+distinct certificate once (``judged``), at the first of its locations in sorted order,
+and skip a certificate superseded by a newer one with the same subject and key (RKE2
+renews certificates in place and keeps their keys, reference/harvester.md §3.1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.certs import CertInfo
+from bot.core.finding import Evidence
+from bot.core.resources import ResourceRef
+
+# Coverage subjects of sources that deliver certificates; one usable suffices. Without
+# any of them a certificate check answers UNKNOWN rather than passing on nothing.
+CERT_SOURCES = (
+    "secrets",
+    "webhooks",
+    "pki",
+    "certificates",
+    "setting:ssl-certificates",
+    "setting:additional-ca",
+)
+MAX_ALSO_AT = 5
+_DAY = timedelta(days=1)
+_ISSUER_CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One distinct certificate, where it was first found, and where else."""
+
+    cert: CertInfo
+    locations: tuple[ResourceRef, ...]  # every location, sorted by key; [0] is cert.location
+
+    @property
+    def also_at(self) -> tuple[str, ...]:
+        return tuple(loc.key for loc in self.locations[1 : 1 + MAX_ALSO_AT])
+
+
+def judged(certs: Iterable[CertInfo]) -> tuple[Judged, ...]:
+    """Distinct certificates (by sha256) that are not superseded, sorted by location."""
+    copies: dict[str, list[CertInfo]] = {}
+    for cert in certs:
+        copies.setdefault(cert.sha256, []).append(cert)
+    distinct = []
+    for same in copies.values():
+        same.sort(key=lambda c: c.location.key)
+        distinct.append(Judged(same[0], tuple(c.location for c in same)))
+    latest: dict[tuple[str, str], datetime] = {}
+    for j in distinct:
+        lineage = (j.cert.subject, j.cert.spki_sha256)
+        if lineage not in latest or j.cert.not_after > latest[lineage]:
+            latest[lineage] = j.cert.not_after
+    kept = [j for j in distinct if j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]]
+    return tuple(sorted(kept, key=lambda j: j.cert.location.key))
+
+
+def issuer_cn(cert: CertInfo) -> str:
+    """The CN of the issuer, from its RFC 4514 text ("" if it has none)."""
+    m = _ISSUER_CN.search(cert.issuer)
+    return m.group(1) if m else ""
+
+
+def rotates_by_design(item: Judged) -> bool:
+    """KubeVirt's self-signed certificates renew themselves every day or week.
+
+    Harvester's KB tells operators to ignore warnings about their short validity
+    (reference/harvester.md §3.4, KubeVirt certs): only an already expired one matters.
+    """
+    cert = item.cert
+    if cert.common_name.startswith("kubevirt") or issuer_cn(cert).startswith("kubevirt.io@"):
+        return True
+    return any(loc.kind == "Secret" and loc.name.startswith("kubevirt-") for loc in item.locations)
+
+
+def days_left(cert: CertInfo, now: datetime) -> int:
+    """Whole days until notAfter, rounded up (0.3 days left is "1 day"; <= 0: expired)."""
+    return math.ceil((cert.not_after - now) / _DAY)
+
+
+def label(cert: CertInfo) -> str:
+    """How a certificate is named in messages: its CN, else its subject."""
+    if cert.common_name:
+        return f"CN={cert.common_name}"
+    return cert.subject or "(empty subject)"
+
+
+def where(ref: ResourceRef) -> str:
+    """A location for messages: ``File tls/a.crt[1]``, ``Secret ns/name [data.tls.crt[0]]``."""
+    if ref.field.startswith("["):
+        ns = f"{ref.namespace}/" if ref.namespace else ""
+        return f"{ref.kind} {ns}{ref.name}{ref.field}"
+    return str(ref)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def evidence(item: Judged, now: datetime, **extra: str | int | bool) -> Evidence:
+    """The non-secret facts shown with every certificate finding."""
+    cert = item.cert
+    facts: dict[str, str | int | bool | tuple[str, ...]] = {
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "serial": cert.serial,
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "sha256": cert.sha256,
+        "days_left": days_left(cert, now),
+        "locations": len(item.locations),
+        "also_at": item.also_at,
+    }
+    facts.update(extra)
+    return facts

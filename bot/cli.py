@@ -1,0 +1,304 @@
+"""The ``secbot`` command line.
+
+Only click is imported at module level so that ``secbot --help`` and ``secbot checks
+list`` start fast; each command imports what it needs. Errors meant for the user
+(``UserError``) print one line and exit 2; anything else prints an error id, logs the
+traceback, and exits 3.
+
+Exit codes: 0 clean (or below --fail-on), 1 findings at or above --fail-on, 2 bad input
+or usage, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.scan import ScanReport
+
+log = logging.getLogger("secbot")
+
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def _fail(message: str) -> None:
+    click.echo(f"secbot: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _settings(**overrides: Any) -> Settings:
+    from bot.config import load_settings
+
+    settings = load_settings(**overrides)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harvester-secbot", prog_name="secbot")
+def cli() -> None:
+    """secbot keeps Harvester HCI clusters safe: certificate expiry and settings drift."""
+
+
+_PATH = click.Path(path_type=Path)
+
+
+@cli.command()
+@click.option(
+    "--bundle",
+    "bundles",
+    multiple=True,
+    type=_PATH,
+    help="Harvester support bundle (.zip or unpacked folder). Repeatable.",
+)
+@click.option(
+    "--manifests",
+    multiple=True,
+    type=_PATH,
+    help="kubectl get -o yaml|json output: file or folder. Repeatable.",
+)
+@click.option(
+    "--pki",
+    multiple=True,
+    type=_PATH,
+    help="Folder of certificate files, e.g. /var/lib/rancher/rke2/server/tls. Repeatable.",
+)
+@click.option("--cluster-name", help="Name the cluster (default: from the bundle or folder).")
+@click.option("--check", "check_ids", multiple=True, help="Run only this check id. Repeatable.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "sarif"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--output", "-o", type=_PATH, help="Write the report here instead of stdout.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["none", "info", "warning", "critical"]),
+    default="none",
+    show_default=True,
+    help="Exit 1 when a finding at or above this severity exists.",
+)
+@click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL or ./secbot.db).")
+@click.option("--no-store", is_flag=True, help="Do not record the scan in the database.")
+@click.option("--at", "at", hidden=True, help="Scan as of this ISO time (reproducible demos).")
+def scan(
+    bundles: tuple[Path, ...],
+    manifests: tuple[Path, ...],
+    pki: tuple[Path, ...],
+    cluster_name: str | None,
+    check_ids: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    db_url: str | None,
+    no_store: bool,
+    at: str | None,
+) -> None:
+    """Scan support bundles, manifests or PKI folders and report findings."""
+    from bot import wiring
+    from bot.scan import ScanRequest
+    from bot.scan import scan as run_scan
+
+    settings = _settings()
+    now = _parse_at(at) if at else datetime.now(UTC)
+    request = ScanRequest(
+        bundles=bundles,
+        manifests=manifests,
+        pki=pki,
+        cluster_name=cluster_name,
+        check_ids=check_ids,
+    )
+    try:
+        policy = wiring.check_policy(settings)
+    except ValueError as e:
+        _fail(f"{e}; fix SECBOT_EXPIRY_*_DAYS")
+    engine = None if no_store else wiring.open_store(settings, url=db_url)
+    progress = _progress() if fmt == "table" and sys.stderr.isatty() else None
+    report = run_scan(
+        request,
+        now=now,
+        policy=policy,
+        limits=wiring.input_limits(settings),
+        engine=engine,
+        progress=progress,
+    )
+    _emit(report, fmt=fmt, output=output, generated_at=now)
+    if fail_on != "none":
+        from bot.core.severity import Severity
+
+        threshold = Severity(fail_on).rank
+        if any(f.severity.rank >= threshold for s in report.scans for f in s.run.findings):
+            sys.exit(EXIT_FINDINGS)
+
+
+def _parse_at(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--at {text!r} is not an ISO time like 2026-06-01T00:00:00Z")
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _progress() -> Any:
+    def say(message: str) -> None:
+        click.echo(f"secbot: {message} ...", err=True)
+
+    return say
+
+
+def _emit(report: ScanReport, *, fmt: str, output: Path | None, generated_at: datetime) -> None:
+    if fmt == "table":
+        from rich.console import Console
+
+        if output is not None:
+            with output.open("w", encoding="utf-8") as fh:
+                _table(report, Console(file=fh, width=160, no_color=True), generated_at)
+        else:
+            _table(report, Console(), generated_at)
+        return
+    if fmt == "json":
+        from bot.output.jsonout import render_json
+
+        text = render_json(report, generated_at=generated_at)
+    else:
+        from bot.output.sarif import render_sarif
+
+        text = render_sarif(report, generated_at=generated_at)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+def _table(report: ScanReport, console: Any, generated_at: datetime) -> None:
+    from bot.output.table import render_table
+
+    render_table(report, generated_at=generated_at, console=console)
+
+
+@cli.group()
+def checks() -> None:
+    """List and explain the checks."""
+
+
+@checks.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def checks_list(fmt: str) -> None:
+    """Print every check: id, default severity, title."""
+    from bot.checks.registry import builtin_checks
+
+    items = builtin_checks()
+    if fmt == "json":
+        import json
+
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "severity": c.severity.value,
+                        "title": c.title,
+                        "tags": list(c.tags),
+                        "remediation": c.remediation,
+                    }
+                    for c in items
+                ],
+                indent=2,
+            )
+        )
+        return
+    width = max((len(c.id) for c in items), default=0)
+    for c in items:
+        click.echo(f"{c.id:<{width}}  {c.severity.value:<8}  {c.title}")
+
+
+@checks.command("explain")
+@click.argument("check_id")
+def checks_explain(check_id: str) -> None:
+    """Explain one check: rationale, a bad and a good example, sources."""
+    from bot.checks.registry import get_check
+
+    try:
+        check = get_check(check_id)
+    except KeyError:
+        _fail(f"unknown check id {check_id!r}; `secbot checks list` shows the ids")
+    click.echo(f"{check.id}: {check.title}")
+    click.echo(
+        f"severity: {check.severity.value}   tags: {', '.join(check.tags) or '-'}"
+        f"   remediation: {check.remediation or 'none (manual)'}"
+    )
+    click.echo("")
+    click.echo(check.doc())
+
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
+def db_upgrade(db_url: str | None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from bot.store.db import make_engine, schema_status, upgrade
+
+    settings = _settings()
+    engine = make_engine(db_url or settings.database_url.get_secret_value())
+    upgrade(engine)
+    current, head = schema_status(engine)
+    click.echo(f"database schema at {current} (head {head})")
+
+
+@db.command("status")
+@click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
+def db_status(db_url: str | None) -> None:
+    """Show the schema revision and whether it is current."""
+    from bot.store.db import make_engine, schema_status
+
+    settings = _settings()
+    current, head = schema_status(make_engine(db_url or settings.database_url.get_secret_value()))
+    state = "current" if current == head else "behind: run `secbot db upgrade`"
+    click.echo(f"revision {current or 'none'}, head {head} ({state})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``secbot`` console script."""
+    from bot.errors import UserError
+
+    try:
+        cli.main(args=argv, prog_name="secbot", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except UserError as e:
+        click.echo(f"secbot: error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:  # boundary: one line for the user; the traceback only when debugging
+        error_id = uuid.uuid4().hex[:8]
+        log.error("internal error %s", error_id, exc_info=log.isEnabledFor(logging.DEBUG))
+        click.echo(
+            f"secbot: internal error {error_id}; rerun with SECBOT_LOG_LEVEL=DEBUG for details",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,197 @@
+"""Record a scan in the store and apply the findings lifecycle.
+
+Keyword-only functions that take the session explicitly; the caller owns the
+transaction (``with session_scope(engine) as session: record_scan(...)``), so a scan is
+written completely or not at all. Call them after all reading is done: nothing here
+touches a cluster or a file.
+
+Times: a finding's first_seen / last_seen / resolved_at are the ``started_at`` of the
+scan that saw (or stopped seeing) it, so they line up with the scans table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+from bot.checks.runner import CheckRun
+from bot.core.finding import Finding
+from bot.core.severity import Severity
+from bot.findings.lifecycle import Changes, OpenState, classify
+from bot.store.db import Session
+from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow
+from bot.store.repos import clusters as clusters_repo
+from bot.store.repos import findings as findings_repo
+from bot.store.repos import scans as scans_repo
+
+Status = Literal["new", "escalated", "unchanged"]
+
+# scheme://user:password@host -> scheme://user:****@host. Origins and error texts come
+# from sources and exceptions; a proxy or database URL in them must not reach the store.
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")
+
+
+class ResolvedFinding(NamedTuple):
+    """A finding this scan resolved, as notify needs it."""
+
+    id: int
+    fingerprint: str
+    check_id: str
+    resource_key: str
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    """What ``record_scan`` wrote: the scan id and each finding's transition."""
+
+    scan_id: int
+    status: Mapping[str, Status]  # fingerprint -> new | escalated | unchanged
+    resolved: tuple[ResolvedFinding, ...]
+    ids: Mapping[str, int]  # fingerprint -> finding id (F-<id>)
+    reopened: frozenset[str] = field(default_factory=frozenset)  # subset of the "new" ones
+
+
+def mask_credentials(text: str) -> str:
+    """Replace the password of any ``scheme://user:password@`` in ``text`` by ****."""
+    return _USERINFO.sub(r"\g<head>****@", text)
+
+
+def _validate(*, source: str, started_at: datetime, finished_at: datetime) -> None:
+    if source not in SOURCE_KINDS:
+        raise ValueError(f"unknown source kind {source!r}; expected one of {SOURCE_KINDS}")
+    for name, value in (("started_at", started_at), ("finished_at", finished_at)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware")
+    if finished_at < started_at:
+        raise ValueError("finished_at is before started_at")
+
+
+def _open_state(row: FindingRow) -> OpenState:
+    return OpenState(
+        severity=Severity(row.severity), tier=row.tier, source=row.source, check_id=row.check_id
+    )
+
+
+def _counts(run: CheckRun, changes: Changes) -> dict[str, int]:
+    current = (*changes.new, *changes.escalated, *changes.unchanged)
+    by_severity = Counter(f.severity.value for f in current)
+    return {
+        "findings": len(current),
+        **{sev.value: by_severity.get(sev.value, 0) for sev in Severity},
+        "new": len(changes.new),
+        "escalated": len(changes.escalated),
+        "unchanged": len(changes.unchanged),
+        "reopened": len(changes.reopened),
+        "resolved": len(changes.resolved),
+        "unknown": len(run.unknowns),
+    }
+
+
+def record_scan(
+    *, session: Session, run: CheckRun, started_at: datetime, finished_at: datetime
+) -> ScanOutcome:
+    """Store a finished scan and move every finding of its cluster along its lifecycle."""
+    snap = run.snapshot
+    _validate(source=snap.source, started_at=started_at, finished_at=finished_at)
+    strangers = sorted({f.cluster for f in run.findings} - {snap.cluster})
+    if strangers:
+        raise ValueError(f"findings of other clusters {strangers} in a scan of {snap.cluster!r}")
+
+    cluster = clusters_repo.get_or_create(session, name=snap.cluster, now=started_at)
+    rows = {r.fingerprint: r for r in findings_repo.for_cluster(session, cluster_id=cluster.id)}
+    changes = classify(
+        open_before={fp: _open_state(r) for fp, r in rows.items() if r.state == STATE_OPEN},
+        resolved_before={fp for fp, r in rows.items() if r.state == STATE_RESOLVED},
+        current=run.findings,
+        source=snap.source,
+        evaluated=run.evaluated,
+    )
+    scan = scans_repo.add(
+        session,
+        cluster_id=cluster.id,
+        source=snap.source,
+        origin=mask_credentials(snap.origin),
+        started_at=started_at,
+        finished_at=finished_at,
+        coverage=[
+            {"subject": c.subject, "status": c.status.value, "detail": mask_credentials(c.detail)}
+            for c in snap.coverage
+        ],
+        unknowns=[
+            {"check": u.check_id, "reason": mask_credentials(u.reason)} for u in run.unknowns
+        ],
+        counts=_counts(run, changes),
+    )
+
+    status: dict[str, Status] = {}
+    ids: dict[str, int] = {}
+    groups: tuple[tuple[Status, tuple[Finding, ...]], ...] = (
+        ("new", changes.new),
+        ("escalated", changes.escalated),
+        ("unchanged", changes.unchanged),
+    )
+    for label, group in groups:
+        for finding in group:
+            fp = finding.fingerprint
+            row = rows.get(fp)
+            if row is None:
+                row = findings_repo.insert(
+                    session,
+                    cluster_id=cluster.id,
+                    finding=finding,
+                    source=snap.source,
+                    scan_id=scan.id,
+                    seen_at=started_at,
+                )
+            else:
+                findings_repo.refresh(
+                    row, finding=finding, source=snap.source, scan_id=scan.id, seen_at=started_at
+                )
+            status[fp] = label
+            ids[fp] = row.id
+
+    resolved: list[ResolvedFinding] = []
+    for fp in changes.resolved:
+        row = rows[fp]
+        findings_repo.resolve(row, at=started_at)
+        resolved.append(
+            ResolvedFinding(row.id, fp, row.check_id, row.resource.key, Severity(row.severity))
+        )
+    session.flush()
+    return ScanOutcome(
+        scan_id=scan.id,
+        status=status,
+        resolved=tuple(resolved),
+        ids=ids,
+        reopened=changes.reopened,
+    )
+
+
+def record_failed_scan(
+    *,
+    session: Session,
+    cluster: str,
+    source: str,
+    origin: str,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str,
+) -> int:
+    """Store a scan whose source failed; findings are left exactly as they were."""
+    _validate(source=source, started_at=started_at, finished_at=finished_at)
+    row = clusters_repo.get_or_create(session, name=cluster, now=started_at)
+    scan = scans_repo.add(
+        session,
+        cluster_id=row.id,
+        source=source,
+        origin=mask_credentials(origin),
+        started_at=started_at,
+        finished_at=finished_at,
+        error=mask_credentials(error) or "failed",
+    )
+    return scan.id

@@ -1,0 +1,298 @@
+"""Source: a folder of PKI files on a node (``/var/lib/rancher/rke2/server/tls``, ``.../agent``).
+
+The folder is walked recursively without following symbolic links out of it. Read are:
+certificate files (``.crt .pem .cer .der``: every PEM block, or one DER certificate),
+private keys (``.key``: only the fingerprint of the public half is kept), kubeconfigs
+(``*.kubeconfig``, YAML under a ``cred`` folder, any YAML with embedded certificate data),
+dynamiclistener JSON (``dynamic-cert.json``) and any other small file that starts with a
+PEM header. Everything else is counted and ignored. A file that cannot be read is a
+coverage gap ``file:<relative path>`` naming the reason, never a crash or a silent pass
+(reference/harvester.md §3.1 lists the RKE2 files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.core.resources import ResourceRef
+from bot.core.snapshot import CoverageStatus, Snapshot
+from bot.errors import InputError
+from bot.sources import certs
+from bot.sources.builder import SnapshotBuilder
+from bot.sources.limits import DEFAULT_LIMITS, Limits
+from bot.sources.yamlsafe import DocumentError, load_documents
+
+CERT_SUFFIXES = (".crt", ".pem", ".cer", ".der")
+# Files without a known suffix are sniffed for a PEM header only up to this size.
+SNIFF_MAX_BYTES = 1024 * 1024
+_KUBECONFIG_MARKERS = (b"client-certificate-data", b"certificate-authority-data")
+# containerd's content store and snapshotters under agent/containerd hold container
+# images (millions of files, no PKI): never walked.
+_PRUNE = "io.containerd."
+Gaps = Sequence[str | None]  # reasons a part of a file could not be used (None: it could)
+
+
+@dataclass
+class _Tally:
+    cert_files: int = 0
+    key_files: int = 0
+    ignored: int = 0
+    linked_dirs: int = 0
+    stopped: bool = False  # the entry limit was hit
+    bad: list[str] = field(default_factory=list)
+
+
+def read_pki(
+    path: Path, *, cluster: str, scanned_at: datetime, limits: Limits = DEFAULT_LIMITS
+) -> Snapshot:
+    """Read every certificate and key under ``path`` into a Snapshot (source ``pki``)."""
+    if not path.exists():
+        raise InputError(str(path), "no such folder")
+    if not path.is_dir():
+        raise InputError(str(path), "not a folder (give the folder that holds the PKI files)")
+    root = os.path.realpath(path)
+    builder = SnapshotBuilder(
+        cluster=cluster, source="pki", origin=str(path), scanned_at=scanned_at
+    )
+    tally = _Tally()
+    for rel, file in _walk(root, limits, builder, tally):
+        _read_file(builder, tally, rel=rel, file=file, root=root, limits=limits)
+    if tally.cert_files == 0 and not tally.bad:
+        raise InputError(str(path), "folder has no certificate files (.crt, .pem, .cer, .der)")
+    detail = (
+        f"{tally.cert_files} certificate files ({len(builder.certificates)} certificates), "
+        f"{tally.key_files} key files, {tally.ignored} other files ignored"
+    )
+    if tally.bad:
+        more = f" and {len(tally.bad) - 10} more" if len(tally.bad) > 10 else ""
+        detail += f"; unreadable: {', '.join(tally.bad[:10])}{more}"
+    if tally.linked_dirs:
+        detail += f"; {tally.linked_dirs} symlinked folders not followed"
+    if tally.stopped:
+        detail += f"; stopped after {limits.max_entries} files (entry limit)"
+    partial = bool(tally.bad) or tally.stopped
+    builder.cover("pki", CoverageStatus.PARTIAL if partial else CoverageStatus.READ, detail)
+    return builder.build()
+
+
+def _gap(builder: SnapshotBuilder, tally: _Tally, rel: str, reason: str) -> None:
+    builder.cover(f"file:{rel}", CoverageStatus.ERROR, reason[:300])
+    tally.bad.append(rel)
+
+
+def _walk(
+    root: str, limits: Limits, builder: SnapshotBuilder, tally: _Tally
+) -> Iterator[tuple[str, str]]:
+    """Yield (relative posix path, absolute path) of every file, in sorted order."""
+    # Plain strings and os.path: pathlib costs more than decoding on big folders.
+    seen = 0
+
+    def on_error(e: OSError) -> None:
+        rel = os.path.relpath(e.filename, root) if e.filename else "."
+        _gap(builder, tally, rel, f"folder cannot be listed: {e.strerror or e}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        links = {n for n in dirnames if os.path.islink(os.path.join(dirpath, n))}
+        tally.linked_dirs += len(links)
+        # os.walk descends only into what is left here, in this order.
+        dirnames[:] = sorted(n for n in dirnames if n not in links and not n.startswith(_PRUNE))
+        prefix = dirpath[len(root) + 1 :].replace(os.sep, "/")
+        for name in sorted(filenames):
+            seen += 1
+            if seen > limits.max_entries:
+                tally.stopped = True
+                return
+            yield (f"{prefix}/{name}" if prefix else name), os.path.join(dirpath, name)
+
+
+_KIND_BY_SUFFIX = dict.fromkeys(CERT_SUFFIXES, "cert") | {
+    ".key": "key",
+    ".kubeconfig": "kubeconfig",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+}
+
+
+def _skip(builder: SnapshotBuilder, tally: _Tally, rel: str, *, named: bool, why: str) -> None:
+    """A file that was not read: a gap if it is a PKI file by name, else just counted."""
+    if named:
+        _gap(builder, tally, rel, why)
+    else:
+        tally.ignored += 1
+
+
+def _read_file(
+    builder: SnapshotBuilder, tally: _Tally, *, rel: str, file: str, root: str, limits: Limits
+) -> None:
+    kind = _KIND_BY_SUFFIX.get(os.path.splitext(rel)[1].lower(), "other")
+    named = kind in ("cert", "key", "kubeconfig")
+    cap = limits.max_file_bytes if named else min(limits.max_file_bytes, SNIFF_MAX_BYTES)
+    try:
+        st = os.lstat(file)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(file)
+            if not os.path.exists(target):
+                _skip(builder, tally, rel, named=named, why="broken symbolic link; not read")
+                return
+            if os.path.commonpath((root, target)) != root:
+                why = "symbolic link out of the folder; not read"
+                _skip(builder, tally, rel, named=named, why=why)
+                return
+            st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):  # FIFOs and devices would block or never end
+            _skip(builder, tally, rel, named=named, why="not a regular file; not read")
+            return
+        if st.st_size > cap:
+            why = f"{st.st_size} bytes is over the {cap}-byte limit"
+            _skip(builder, tally, rel, named=named, why=why)
+            return
+        with open(file, "rb") as fh:
+            data = fh.read(st.st_size + 1)
+            if len(data) > st.st_size:  # grew since stat: read on, up to the cap
+                data += fh.read(cap + 1 - len(data))
+    except OSError as e:
+        _skip(builder, tally, rel, named=named, why=f"cannot read: {e.strerror or e}")
+        return
+    if len(data) > cap:
+        _skip(builder, tally, rel, named=named, why=f"over the {cap}-byte limit")
+        return
+    _READERS[kind](builder, tally, rel, data)
+
+
+def _group(rel: str) -> str:
+    return os.path.splitext(rel)[0]
+
+
+def _take(
+    builder: SnapshotBuilder, tally: _Tally, rel: str, decoded: certs.Decoded, gaps: Gaps = ()
+) -> None:
+    builder.certificates.extend(decoded.certs)
+    builder.keys.extend(decoded.keys)
+    builder.cert_problems.extend(decoded.problems)
+    reasons = [f"{p.location.field or 'file'}: {p.reason}" for p in decoded.problems]
+    reasons += [g for g in gaps if g]
+    if reasons:
+        _gap(builder, tally, rel, "; ".join(reasons))
+    _note_encrypted(builder, rel, decoded)
+
+
+def _note_encrypted(builder: SnapshotBuilder, rel: str, decoded: certs.Decoded) -> None:
+    if any(not k.spki_sha256 for k in decoded.keys) and f"file:{rel}" not in builder.coverage:
+        builder.cover(
+            f"file:{rel}",
+            CoverageStatus.PARTIAL,
+            "private key is encrypted or unsupported; it cannot be paired with its certificate",
+        )
+
+
+def _cert_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    tally.cert_files += 1
+    loc = ResourceRef("File", rel)
+    _take(builder, tally, rel, certs.decode(data, location=loc, group=_group(rel), allow_der=True))
+
+
+def _key_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    tally.key_files += 1
+    loc = ResourceRef("File", rel)
+    decoded = certs.decode(data, location=loc, group=_group(rel), allow_der=True)
+    if decoded.certs:  # a combined cert+key file: its certificates count like any other
+        tally.cert_files += 1
+        _take(builder, tally, rel, decoded)
+        return
+    builder.keys.extend(decoded.keys)
+    if not decoded.keys:
+        # Not a certificate problem (there is no certificate): only a coverage gap.
+        _gap(builder, tally, rel, "no PEM or DER private key found")
+    _note_encrypted(builder, rel, decoded)
+
+
+def _other_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    if data.lstrip()[:11] != b"-----BEGIN ":
+        tally.ignored += 1
+        return
+    tally.cert_files += 1
+    decoded = certs.decode(data, location=ResourceRef("File", rel), group=_group(rel))
+    _take(builder, tally, rel, decoded)
+
+
+def _yaml_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    in_cred = "cred" in rel.split("/")[:-1]
+    if not in_cred and not any(marker in data for marker in _KUBECONFIG_MARKERS):
+        tally.ignored += 1
+        return
+    _kubeconfig(builder, tally, rel, data)
+
+
+def _kubeconfig(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    try:
+        docs = [d for d in load_documents(data.decode("utf-8")) if d is not None]
+    except (UnicodeDecodeError, DocumentError) as e:
+        _gap(builder, tally, rel, f"kubeconfig does not parse: {str(e)[:200]}")
+        return
+    doc = docs[0] if len(docs) == 1 and isinstance(docs[0], Mapping) else None
+    if doc is None:
+        _gap(builder, tally, rel, "not a kubeconfig (expected one YAML mapping)")
+        return
+    out = certs.Decoded()
+    gaps = []
+    stem = _group(rel)
+    for section, inner, fields in (
+        ("clusters", "cluster", ("certificate-authority-data",)),
+        ("users", "user", ("client-certificate-data", "client-key-data")),
+    ):
+        entries = doc.get(section)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            body = entry.get(inner) if isinstance(entry, Mapping) else None
+            if not isinstance(body, Mapping):
+                continue
+            name = str(entry.get("name") or i)
+            for key in fields:
+                loc = ResourceRef("File", rel, field=f"{section}[{name}].{key}")
+                group = f"{stem}#{section}[{name}]"
+                gaps.append(certs.decode_field(out, body.get(key), location=loc, group=group))
+    if out.certs or out.problems:
+        tally.cert_files += 1
+    else:
+        tally.ignored += 1  # e.g. RKE2's cred/*.kubeconfig point at files instead
+    _take(builder, tally, rel, out, gaps)
+
+
+def _json_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    """dynamiclistener stores its serving cert as a JSON Secret (``dynamic-cert.json``)."""
+    if b'"tls.crt"' not in data:
+        tally.ignored += 1
+        return
+    tally.cert_files += 1
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, nesting
+        _gap(builder, tally, rel, f"JSON does not parse: {str(e)[:200]}")
+        return
+    secret_data = doc.get("data") if isinstance(doc, Mapping) else None
+    if not isinstance(secret_data, Mapping):
+        _gap(builder, tally, rel, "JSON has no data map with tls.crt")
+        return
+    out = certs.Decoded()
+    gaps = []
+    for key in ("tls.crt", "tls.key"):
+        loc = ResourceRef("File", rel, field=f"data.{key}")
+        gaps.append(certs.decode_field(out, secret_data.get(key), location=loc, group=_group(rel)))
+    _take(builder, tally, rel, out, gaps)
+
+
+_READERS = {
+    "cert": _cert_file,
+    "key": _key_file,
+    "kubeconfig": _kubeconfig,
+    "yaml": _yaml_file,
+    "json": _json_file,
+    "other": _other_file,
+}

@@ -1,0 +1,216 @@
+"""Engine, unit of work and schema migrations: the store's plumbing.
+
+Everything here takes the engine explicitly; nothing is created at import time.
+
+- ``make_engine`` applies the SQLite pragmas (foreign keys, WAL, busy timeout) in a connect
+  hook that works on Python 3.11, and makes pysqlite leave transaction control to
+  SQLAlchemy, so SELECTs and DDL run inside real transactions and SAVEPOINTs work
+  (reference/libraries.md §5.3).
+- ``session_scope`` is the one place that commits: repositories never do.
+- ``upgrade`` runs ``alembic upgrade head`` on the app's engine, serialised by an advisory
+  lock on PostgreSQL (§5.2 pitfall 2), with SQLite foreign keys switched off for the
+  migration connection (§5.2 pitfall 3) and without touching logging configuration.
+
+Other packages must not import sqlalchemy; they use the names re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import UserError
+
+__all__ = [
+    "Engine",
+    "Session",
+    "alembic_config",
+    "ensure_schema",
+    "make_engine",
+    "masked_url",
+    "migration_connection",
+    "schema_status",
+    "session_scope",
+    "upgrade",
+]
+
+log = logging.getLogger(__name__)
+
+SCRIPT_LOCATION = "bot:migrations"
+# Key of the PostgreSQL advisory lock that serialises concurrent `upgrade head` runs
+# (several replicas starting at once). Any constant works if nothing else uses it.
+MIGRATION_LOCK_KEY = 0x5EC_B07_DB
+
+
+def masked_url(url: str | URL) -> str:
+    """Render a database URL with its password replaced (safe for messages and logs)."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def make_engine(url: str) -> Engine:
+    """Build an engine for ``url`` (SQLite file/memory or PostgreSQL via psycopg)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        # The text is not echoed: a malformed URL may still carry a password.
+        raise UserError("the database URL is not a valid SQLAlchemy URL") from e
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        _make_sqlite_parent(parsed)
+    elif parsed.get_backend_name() == "postgresql":
+        kwargs["pool_pre_ping"] = True
+        if parsed.get_driver_name() == "psycopg":
+            kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError as e:
+        raise UserError(f"no database driver for {masked_url(parsed)}") from e
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _make_sqlite_parent(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # isolation_level=None stops pysqlite from issuing its own BEGIN/COMMIT (it skips
+    # them for SELECT and DDL); _sqlite_on_begin emits BEGIN instead. Pragmas run here,
+    # outside any transaction, where they take effect (foreign_keys is a no-op inside one).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session; commit when the block succeeds, roll back when it raises."""
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
+
+
+def alembic_config() -> Config:
+    """An Alembic config for the packaged migrations that never configures logging."""
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.set_main_option("path_separator", "os")
+    # env.py only calls logging.config.fileConfig when this flag is not False; without
+    # the guard an ini-driven run would disable every logger the app already created.
+    cfg.attributes["configure_logging"] = False
+    return cfg
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a transaction that is safe to run migrations on."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations recreate tables; referring FKs would block that. The pragma
+            # must change before the transaction starts, so it goes to the raw connection.
+            _raw_sqlite(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Released at commit; a second replica waits here, then finds the
+                    # schema at head and does nothing.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left dangling foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                _raw_sqlite(conn, "PRAGMA foreign_keys=ON")
+
+
+def _raw_sqlite(conn: Connection, sql: str) -> None:
+    driver_connection = conn.connection.driver_connection
+    assert driver_connection is not None
+    driver_connection.execute(sql)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (default: the newest)."""
+    cfg = alembic_config()
+    with migration_connection(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    log.info("database %s upgraded to %s", masked_url(engine.url), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database down to ``revision`` (``base`` drops everything)."""
+    cfg = alembic_config()
+    with migration_connection(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def head_revision() -> str:
+    """The revision the code needs (raises if the migration graph has several heads)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the migrations folder holds no revision")
+    return head
+
+
+def schema_status(engine: Engine) -> tuple[str | None, str]:
+    """Return (revision the database is at or None when empty, revision the code needs)."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head_revision()
+
+
+def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
+    """Make sure the schema is at head: upgrade it if allowed, else raise UserError."""
+    current, head = schema_status(engine)
+    if current == head:
+        return
+    where = masked_url(engine.url)
+    known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current is not None and current not in known:
+        raise UserError(
+            f"database at {where} is at revision {current}, which this version of secbot "
+            f"does not know (it needs {head}); upgrade secbot"
+        )
+    if not auto_upgrade:
+        raise UserError(
+            f"database at {where} is at revision {current or 'none'}, the code needs {head}; "
+            "run `secbot db upgrade`"
+        )
+    upgrade(engine)

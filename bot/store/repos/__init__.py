@@ -1,0 +1,1 @@
+"""Repositories: keyword-only data-access functions over one session; they never commit."""

@@ -1,0 +1,40 @@
+"""Clusters: looked up by their configured name, created on first use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.store.models import Cluster
+
+
+def get_by_name(session: Session, name: str) -> Cluster | None:
+    """Return the cluster called ``name``, or None."""
+    return session.scalars(select(Cluster).where(Cluster.name == name)).one_or_none()
+
+
+def get_or_create(session: Session, *, name: str, now: datetime) -> Cluster:
+    """Return the cluster called ``name``, creating it (at ``now``) if it is new."""
+    found = get_by_name(session, name)
+    if found is not None:
+        return found
+    cluster = Cluster(name=name, created_at=now)
+    try:
+        # A savepoint, so losing a race with another writer does not doom the caller's
+        # transaction: the other row is then simply read back.
+        with session.begin_nested():
+            session.add(cluster)
+    except IntegrityError:
+        found = get_by_name(session, name)
+        if found is None:
+            raise
+        return found
+    return cluster
+
+
+def list_all(session: Session) -> list[Cluster]:
+    """Every known cluster, by name."""
+    return list(session.scalars(select(Cluster).order_by(Cluster.name)))
