@@ -36,11 +36,15 @@ def main() -> None:
     args = parser.parse_args()
     exe = secbot_exe()
     print(f"{'command':<24} {'best':>8} {'median':>8} {'goal':>8}")
-    for label, cmd in (("secbot --help", [exe, "--help"]),
-                       ("secbot checks list", [exe, "checks", "list"])):
+    for label, cmd in (
+        ("secbot --help", [exe, "--help"]),
+        ("secbot checks list", [exe, "checks", "list"]),
+    ):
         t = timed(cmd, args.runs)
         verdict = "ok" if statistics.median(t) < GOAL_S else "SLOW"
-        print(f"{label:<24} {min(t):>7.3f}s {statistics.median(t):>7.3f}s {GOAL_S:>7.1f}s  {verdict}")
+        print(
+            f"{label:<24} {min(t):>7.3f}s {statistics.median(t):>7.3f}s {GOAL_S:>7.1f}s  {verdict}"
+        )
 
 
 if __name__ == "__main__":

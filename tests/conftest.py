@@ -11,7 +11,9 @@ PG_ENV = "SECBOT_TEST_DATABASE_URL"
 
 
 @pytest.fixture(autouse=True)
-def _clean_secbot_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _clean_secbot_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """No SECBOT_* variable or .env from the developer's shell leaks into a test."""
     for name in list(os.environ):
         if name.startswith("SECBOT_") and name != PG_ENV:

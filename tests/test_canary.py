@@ -85,23 +85,46 @@ def planted(tmp_path: Path) -> tuple[dict[str, Path], list[str]]:
     proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.corp.example:3128"
     settings = [
         _setting("server-version", "v1.4.2"),
-        _setting("http-proxy", json.dumps({"httpProxy": proxy, "httpsProxy": proxy,
-                                           "noProxy": "10.0.0.0/8"})),
-        _setting("containerd-registry", json.dumps({
-            "Mirrors": {"docker.io": {"Endpoints": ["http://mirror.example:5000"]}},
-            "Configs": {"mirror.example:5000": {
-                "Auth": {"Username": "reguser", "Password": REGISTRY_PASSWORD},
-                "TLS": {"InsecureSkipVerify": True}}},
-        })),
-        _setting("ssl-certificates", json.dumps({
-            "publicCertificate": ssl_cert.decode(), "privateKey": ssl_key.decode(), "ca": "",
-        })),
+        _setting(
+            "http-proxy",
+            json.dumps({"httpProxy": proxy, "httpsProxy": proxy, "noProxy": "10.0.0.0/8"}),
+        ),
+        _setting(
+            "containerd-registry",
+            json.dumps(
+                {
+                    "Mirrors": {"docker.io": {"Endpoints": ["http://mirror.example:5000"]}},
+                    "Configs": {
+                        "mirror.example:5000": {
+                            "Auth": {"Username": "reguser", "Password": REGISTRY_PASSWORD},
+                            "TLS": {"InsecureSkipVerify": True},
+                        }
+                    },
+                }
+            ),
+        ),
+        _setting(
+            "ssl-certificates",
+            json.dumps(
+                {
+                    "publicCertificate": ssl_cert.decode(),
+                    "privateKey": ssl_key.decode(),
+                    "ca": "",
+                }
+            ),
+        ),
     ]
-    nodes = [{
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": "node-0", "labels": {"node-role.kubernetes.io/control-plane": "true"}},
-        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.10.11"}]},
-    }]
+    nodes = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": "node-0",
+                "labels": {"node-role.kubernetes.io/control-plane": "true"},
+            },
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.168.10.11"}]},
+        }
+    ]
     bundle = tmp_path / "supportbundle_0badc0de-0000-4000-8000-000000000000_2026-06-01T00-00-00Z"
     (bundle / "yamls/cluster/harvesterhci.io/v1beta1").mkdir(parents=True)
     (bundle / "yamls/cluster/v1").mkdir(parents=True)
@@ -123,12 +146,27 @@ def planted(tmp_path: Path) -> tuple[dict[str, Path], list[str]]:
     (bundle / "nodes/node-0/logs/rke2-server.log").write_text("level=info msg=started\n")
 
     manifests = tmp_path / "secrets.yaml"
-    manifests.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [{
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "web-tls", "namespace": "default"},
-        "data": {"tls.crt": base64.b64encode(secret_cert).decode(),
-                 "tls.key": base64.b64encode(secret_key).decode()},
-    }, *settings]}))
+    manifests.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "type": "kubernetes.io/tls",
+                        "metadata": {"name": "web-tls", "namespace": "default"},
+                        "data": {
+                            "tls.crt": base64.b64encode(secret_cert).decode(),
+                            "tls.key": base64.b64encode(secret_key).decode(),
+                        },
+                    },
+                    *settings,
+                ],
+            }
+        )
+    )
 
     pki = tmp_path / "tls"
     pki.mkdir()
@@ -136,13 +174,24 @@ def planted(tmp_path: Path) -> tuple[dict[str, Path], list[str]]:
     (pki / "serving-kube-apiserver.key").write_bytes(pki_key)
     cred = pki / "cred"
     cred.mkdir()
-    (cred / "admin.kubeconfig").write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": "https://127.0.0.1:6443"}}],
-        "users": [{"name": "admin", "user": {
-            "client-certificate-data": base64.b64encode(kc_cert).decode(),
-            "client-key-data": base64.b64encode(kc_key).decode()}}],
-    }))
+    (cred / "admin.kubeconfig").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "local", "cluster": {"server": "https://127.0.0.1:6443"}}],
+                "users": [
+                    {
+                        "name": "admin",
+                        "user": {
+                            "client-certificate-data": base64.b64encode(kc_cert).decode(),
+                            "client-key-data": base64.b64encode(kc_key).decode(),
+                        },
+                    }
+                ],
+            }
+        )
+    )
     return {"bundle": bundle, "manifests": manifests, "pki": pki}, canaries
 
 
@@ -176,16 +225,22 @@ def _dump_db(url: str, handle: object) -> str:
     if url.startswith("sqlite"):
         conn = sqlite3.connect(str(handle))
         try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            return "\n".join(repr(row) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"'))
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            return "\n".join(
+                repr(row) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"')
+            )
         finally:
             conn.close()
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         return "\n".join(repr(row) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"'))
 
 
@@ -209,20 +264,43 @@ def test_no_secret_reaches_output_logs_or_store(
     url, handle = database
     monkeypatch.setenv("SECBOT_LOG_LEVEL", "DEBUG")
     caplog.set_level(logging.DEBUG)
-    inputs = ["--bundle", str(paths["bundle"]), "--manifests", str(paths["manifests"]),
-              "--pki", str(paths["pki"])]
+    inputs = [
+        "--bundle",
+        str(paths["bundle"]),
+        "--manifests",
+        str(paths["manifests"]),
+        "--pki",
+        str(paths["pki"]),
+    ]
     texts = []
     for fmt in ("table", "json", "sarif"):
         out_file = tmp_path / f"report.{fmt}"
-        code, printed = _run(["scan", *inputs, "--format", fmt, "--db", url,
-                              "--at", NOW.isoformat(), "-o", str(out_file)], capsys)
+        code, printed = _run(
+            [
+                "scan",
+                *inputs,
+                "--format",
+                fmt,
+                "--db",
+                url,
+                "--at",
+                NOW.isoformat(),
+                "-o",
+                str(out_file),
+            ],
+            capsys,
+        )
         assert code == 0, printed
         texts += [printed, out_file.read_text()]
     report = json.loads((tmp_path / "report.json").read_text())
     checks_seen = {f["check"] for c in report["clusters"] for f in c["findings"]}
     # The canaries sat where these checks look: they did run and report.
-    assert {"http-proxy-credentials", "registry-plaintext-credentials",
-            "oem-proxy-override", "cert-expiring"} <= checks_seen
+    assert {
+        "http-proxy-credentials",
+        "registry-plaintext-credentials",
+        "oem-proxy-override",
+        "cert-expiring",
+    } <= checks_seen
     texts.append(caplog.text)
     texts.append(_dump_db(url, handle))
     everything = "\n".join(texts)

@@ -47,22 +47,52 @@ def test_scan_sample_bundle_then_again_is_unchanged(
     sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "s.db"
-    code, out, err = run(["scan", "--bundle", str(sample), "--db", f"sqlite:///{db}",
-                          "--format", "json", "--at", AT], capsys)
+    code, out, err = run(
+        [
+            "scan",
+            "--bundle",
+            str(sample),
+            "--db",
+            f"sqlite:///{db}",
+            "--format",
+            "json",
+            "--at",
+            AT,
+        ],
+        capsys,
+    )
     assert code == 0, err
     first = json.loads(out)
     assert first["schema"] == "secbot.scan/v1"
     (cluster,) = first["clusters"]
     checks = {f["check"] for f in cluster["findings"]}
-    assert {"http-proxy-noproxy-missing-nodes", "http-proxy-credentials", "rke2-token-mismatch",
-            "auto-rotate-disabled", "ssl-weak-protocols", "cert-expired"} <= checks
+    assert {
+        "http-proxy-noproxy-missing-nodes",
+        "http-proxy-credentials",
+        "rke2-token-mismatch",
+        "auto-rotate-disabled",
+        "ssl-weak-protocols",
+        "cert-expired",
+    } <= checks
     assert {f["status"] for f in cluster["findings"]} == {"new"}
     assert all(f["id"].startswith("F-") for f in cluster["findings"])
     excluded = {c["subject"] for c in cluster["coverage"] if c["status"] == "excluded"}
     assert "setting:ssl-certificates" in excluded
 
-    code, out, err = run(["scan", "--bundle", str(sample), "--db", f"sqlite:///{db}",
-                          "--format", "json", "--at", AT], capsys)
+    code, out, err = run(
+        [
+            "scan",
+            "--bundle",
+            str(sample),
+            "--db",
+            f"sqlite:///{db}",
+            "--format",
+            "json",
+            "--at",
+            AT,
+        ],
+        capsys,
+    )
     second = json.loads(out)["clusters"][0]
     assert {f["status"] for f in second["findings"]} == {"unchanged"}
     assert [f["id"] for f in second["findings"]] == [f["id"] for f in cluster["findings"]]
@@ -84,11 +114,10 @@ def test_table_output_groups_by_cluster(
     assert out.index("CRITICAL") < out.index("WARNING")
 
 
-def test_sarif_has_rules_and_results(
-    sample: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(["scan", "--bundle", str(sample), "--no-store", "--format", "sarif",
-                        "--at", AT], capsys)
+def test_sarif_has_rules_and_results(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["scan", "--bundle", str(sample), "--no-store", "--format", "sarif", "--at", AT], capsys
+    )
     assert code == 0
     sarif = json.loads(out)
     assert sarif["version"] == "2.1.0"
@@ -105,8 +134,21 @@ def test_sarif_has_rules_and_results(
 def test_fail_on_sets_exit_code(
     sample: Path, fail_on: str, code: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    got, _, _ = run(["scan", "--bundle", str(sample), "--no-store", "--format", "json",
-                     "--fail-on", fail_on, "--at", AT], capsys)
+    got, _, _ = run(
+        [
+            "scan",
+            "--bundle",
+            str(sample),
+            "--no-store",
+            "--format",
+            "json",
+            "--fail-on",
+            fail_on,
+            "--at",
+            AT,
+        ],
+        capsys,
+    )
     assert got == code
 
 
@@ -139,8 +181,20 @@ def test_bad_bundle_is_one_line_exit_2_and_nothing_stored(
     db = tmp_path / "bad.db"
     bad = make(tmp_path)
     # The good bundle comes first: it must not be stored either when a later input is bad.
-    code, out, err = run(["scan", "--bundle", str(sample), "--bundle", str(bad),
-                          "--db", f"sqlite:///{db}", "--at", AT], capsys)
+    code, out, err = run(
+        [
+            "scan",
+            "--bundle",
+            str(sample),
+            "--bundle",
+            str(bad),
+            "--db",
+            f"sqlite:///{db}",
+            "--at",
+            AT,
+        ],
+        capsys,
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("secbot: error: ")
@@ -182,7 +236,10 @@ def test_console_script_runs(sample: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("secbot")
     proc = subprocess.run(
         [str(exe), "scan", "--bundle", str(sample), "--db", f"sqlite:///{tmp_path}/c.db"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert "critical" in proc.stdout

@@ -11,6 +11,7 @@ from bot.checks import _certs
 from bot.checks.base import Check, CheckContext, NotEvaluable
 from bot.core.certs import CertInfo
 from bot.core.finding import Finding
+from bot.core.masking import mask_url_credentials
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 
@@ -26,17 +27,6 @@ def server_host(url: str) -> str:
     except ValueError:  # e.g. "https://[::1" (unbalanced brackets)
         host = ""
     return host.rstrip(".").lower()
-
-
-def masked_url(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``****@`` (it is shown and stored)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "****@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def _same_ip(text: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -55,18 +45,17 @@ def _dns_match(pattern: str, host: str) -> bool:
 
 
 def covers(cert: CertInfo, host: str) -> bool:
-    """Does ``cert`` name ``host``? IP SANs for IPs, DNS SANs (wildcards) for names;
-    the CN only when the certificate has no SANs at all."""
+    """Does ``cert`` name ``host``? IP SANs for IPs, DNS SANs (wildcards) for names.
+
+    The CN never counts: Go clients, fleet-agent among them, ignore it since Go 1.15.
+    """
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         ip = None
-    if cert.dns_names or cert.ip_addresses:
-        if ip is not None:
-            return any(_same_ip(a, ip) for a in cert.ip_addresses)
-        return any(_dns_match(name, host) for name in cert.dns_names)
-    cn = cert.common_name.strip().rstrip(".").lower()
-    return cn == host if ip is None else _same_ip(cn, ip)
+    if ip is not None:
+        return any(_same_ip(a, ip) for a in cert.ip_addresses)
+    return any(_dns_match(name, host) for name in cert.dns_names)
 
 
 def _custom_cert_set(raw: str | None) -> bool:
@@ -74,7 +63,7 @@ def _custom_cert_set(raw: str | None) -> bool:
         return False
     try:
         doc = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return True  # setting-invalid reports it; the certificate may still have decoded
     if not isinstance(doc, dict):
         return False
@@ -90,8 +79,9 @@ class CertHostnameMismatch(Check):
     FQDN SANs while ``server-url`` points at the VIP IP broke fleet-agent after a
     certificate change (``x509: cannot validate certificate for <VIP> because it doesn't
     contain any IP SANs``). IPs are matched against IP SANs, names against DNS SANs
-    (``*.`` covers one label); the CN counts only when there are no SANs. No custom
-    certificate (empty value) passes; a missing ``server-url`` cannot be decided.
+    (``*.`` covers one label); the CN never counts, because Go clients (fleet-agent
+    included) ignore it since Go 1.15. No custom certificate (empty value) passes; a
+    missing ``server-url`` cannot be decided.
 
     Bad: SANs ``DNS:harvester.example.com`` with ``server-url: https://192.168.10.5``.
 
@@ -118,7 +108,7 @@ class CertHostnameMismatch(Check):
             raise NotEvaluable("the custom ssl-certificates certificate could not be decoded")
         url = snap.rancher_settings.get("server-url", "")
         host = server_host(url)
-        shown = masked_url(url)
+        shown = mask_url_credentials(url)
         if not host:
             raise NotEvaluable("Rancher setting server-url is not set or has no host")
         if covers(leaf, host):
@@ -128,7 +118,7 @@ class CertHostnameMismatch(Check):
             ctx,
             LEAF,
             f"custom certificate {_certs.label(leaf)} does not cover {host} from server-url "
-            f"{shown}; it names {', '.join(names) or 'no SANs'}",
+            f"{shown}; it names {', '.join(names) or 'no SANs (the CN does not count)'}",
             evidence=_certs.evidence(
                 _certs.Judged(leaf, (leaf.location,)),
                 snap.scanned_at,

@@ -59,13 +59,13 @@ class CertExpired(Check):
 class CertExpiring(Check):
     """A certificate expires within the configured warning window.
 
-    Severity follows the days left: critical at or under 14 days, warning under 30, info
-    under 90 (policy ``expiry_*_days``). RKE2 renews its leaf certificates only when it
-    restarts within 120 days of expiry, so a node that runs for a year reaches the end
-    of a 365-day certificate without renewal; Harvester's upgrade pre-check refuses to
-    start an upgrade within 7 days of expiry. CA certificates (10 years, never renewed
-    automatically) use the same thresholds. KubeVirt's certificates rotate daily by
-    design and are not reported here.
+    Severity follows the days left (rounded up): critical at or under 14, warning at or
+    under 30, info at or under 90 (configurable: policy ``expiry_*_days``). RKE2 renews
+    its leaf certificates only when it restarts within 120 days of expiry, so a node
+    that runs for a year reaches the end of a 365-day certificate without renewal;
+    Harvester's upgrade pre-check refuses to start an upgrade within 7 days of expiry.
+    CA certificates (10 years, never renewed automatically) use the same thresholds.
+    KubeVirt's certificates rotate daily by design and are not reported here.
 
     Bad: ``client-admin.crt`` expiring 2026-06-10 on a scan of 2026-06-01 (9 days: critical).
 

@@ -209,7 +209,10 @@ def _secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         if not raw.strip():
             continue
         if key in KEY_SECRET_KEYS:
-            builder.keys.extend(certs.decode(raw, location=loc, group=group).keys)
+            found = certs.decode(raw, location=loc, group=group).keys
+            builder.keys.extend(found)
+            if not found:  # an undecodable key must not let cert-key-mismatch pass
+                builder.degrade("secrets", f"{ns}/{name} {key}: no private key found")
         else:
             builder_decode(builder, raw, loc, group)
 
@@ -249,6 +252,8 @@ def _api_service(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
 
 
 def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):  # unquoted YAML timestamps arrive parsed
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -1,13 +1,12 @@
 """Source: a folder of PKI files on a node (``/var/lib/rancher/rke2/server/tls``, ``.../agent``).
 
-The folder is walked recursively without following symbolic links out of it. Read are:
-certificate files (``.crt .pem .cer .der``: every PEM block, or one DER certificate),
-private keys (``.key``: only the fingerprint of the public half is kept), kubeconfigs
-(``*.kubeconfig``, YAML under a ``cred`` folder, any YAML with embedded certificate data),
-dynamiclistener JSON (``dynamic-cert.json``) and any other small file that starts with a
-PEM header. Everything else is counted and ignored. A file that cannot be read is a
-coverage gap ``file:<relative path>`` naming the reason, never a crash or a silent pass
-(reference/harvester.md §3.1 lists the RKE2 files).
+Walked recursively, never following symbolic links out of the folder. Read: certificate
+files (``.crt .pem .cer .der``: every PEM block, or one DER certificate), private keys
+(``.key``: only the fingerprint of the public half is kept), kubeconfigs (``*.kubeconfig``,
+YAML under ``cred/`` or with embedded certificate data), dynamiclistener's
+``dynamic-cert.json`` and any other small file starting with a PEM header; the rest is
+counted and ignored. An unreadable file is a coverage gap ``file:<relative path>`` with
+the reason, never a crash or a silent pass (reference/harvester.md §3.1: RKE2 files).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageStatus, Snapshot
@@ -30,12 +28,12 @@ from bot.sources.limits import DEFAULT_LIMITS, Limits
 from bot.sources.yamlsafe import DocumentError, load_documents
 
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".der")
-# Files without a known suffix are sniffed for a PEM header only up to this size.
-SNIFF_MAX_BYTES = 1024 * 1024
+SNIFF_MAX_BYTES = 1024 * 1024  # files of no known kind are sniffed for PEM up to this size
 _KUBECONFIG_MARKERS = (b"client-certificate-data", b"certificate-authority-data")
 # containerd's content store and snapshotters under agent/containerd hold container
 # images (millions of files, no PKI): never walked.
 _PRUNE = "io.containerd."
+_ENCRYPTED = "private key is encrypted or unsupported; it cannot be paired with its certificate"
 Gaps = Sequence[str | None]  # reasons a part of a file could not be used (None: it could)
 
 
@@ -103,13 +101,21 @@ def _walk(
         tally.linked_dirs += len(links)
         # os.walk descends only into what is left here, in this order.
         dirnames[:] = sorted(n for n in dirnames if n not in links and not n.startswith(_PRUNE))
-        prefix = dirpath[len(root) + 1 :].replace(os.sep, "/")
+        prefix = os.path.relpath(dirpath, root).replace(os.sep, "/")
         for name in sorted(filenames):
             seen += 1
             if seen > limits.max_entries:
                 tally.stopped = True
                 return
-            yield (f"{prefix}/{name}" if prefix else name), os.path.join(dirpath, name)
+            rel = name if prefix == "." else f"{prefix}/{name}"
+            yield _printable(rel), os.path.join(dirpath, name)
+
+
+def _printable(rel: str) -> str:
+    """Names that are not UTF-8 arrive with surrogate escapes, which output cannot encode."""
+    if rel.isascii():
+        return rel
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _KIND_BY_SUFFIX = dict.fromkeys(CERT_SUFFIXES, "cert") | {
@@ -186,11 +192,7 @@ def _take(
 
 def _note_encrypted(builder: SnapshotBuilder, rel: str, decoded: certs.Decoded) -> None:
     if any(not k.spki_sha256 for k in decoded.keys) and f"file:{rel}" not in builder.coverage:
-        builder.cover(
-            f"file:{rel}",
-            CoverageStatus.PARTIAL,
-            "private key is encrypted or unsupported; it cannot be paired with its certificate",
-        )
+        builder.cover(f"file:{rel}", CoverageStatus.PARTIAL, _ENCRYPTED)
 
 
 def _cert_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
@@ -224,8 +226,7 @@ def _other_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) 
 
 
 def _yaml_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
-    in_cred = "cred" in rel.split("/")[:-1]
-    if not in_cred and not any(marker in data for marker in _KUBECONFIG_MARKERS):
+    if "cred" not in rel.split("/")[:-1] and not any(m in data for m in _KUBECONFIG_MARKERS):
         tally.ignored += 1
         return
     _kubeconfig(builder, tally, rel, data)

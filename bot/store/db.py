@@ -4,8 +4,8 @@ Everything here takes the engine explicitly; nothing is created at import time.
 
 - ``make_engine`` applies the SQLite pragmas (foreign keys, WAL, busy timeout) in a connect
   hook that works on Python 3.11, and makes pysqlite leave transaction control to
-  SQLAlchemy, so SELECTs and DDL run inside real transactions and SAVEPOINTs work
-  (reference/libraries.md §5.3).
+  SQLAlchemy (``BEGIN IMMEDIATE``), so SELECTs and DDL run inside real transactions,
+  SAVEPOINTs work and concurrent writers queue (reference/libraries.md §5.3).
 - ``session_scope`` is the one place that commits: repositories never do.
 - ``upgrade`` runs ``alembic upgrade head`` on the app's engine, serialised by an advisory
   lock on PostgreSQL (§5.2 pitfall 2), with SQLite foreign keys switched off for the
@@ -17,6 +17,8 @@ Other packages must not import sqlalchemy; they use the names re-exported here.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +39,9 @@ __all__ = [
     "Engine",
     "Session",
     "alembic_config",
+    "downgrade",
     "ensure_schema",
+    "head_revision",
     "make_engine",
     "masked_url",
     "migration_connection",
@@ -99,17 +103,37 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _ensure_wal(cursor)
     finally:
         cursor.close()
+
+
+def _ensure_wal(cursor: sqlite3.Cursor) -> None:
+    # WAL is persistent in the file, so only the first connection switches. The switch
+    # needs an exclusive lock and SQLite refuses it at once, bypassing busy_timeout, when
+    # several processes open a new file together: retry briefly, then give up.
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
     if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front. With a deferred BEGIN, a transaction that
+    # reads and then writes (record_scan) fails at once with "database is locked" when
+    # another thread committed in between (WAL snapshot conflicts skip busy_timeout);
+    # this way it waits for up to busy_timeout instead. Transactions here are short.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -125,8 +149,9 @@ def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     cfg.set_main_option("path_separator", "os")
-    # env.py only calls logging.config.fileConfig when this flag is not False; without
-    # the guard an ini-driven run would disable every logger the app already created.
+    # There is no ini file, so env.py has nothing to hand to logging.config.fileConfig;
+    # the flag keeps it that way should one ever be set (fileConfig would reconfigure
+    # the app's logging).
     cfg.attributes["configure_logging"] = False
     return cfg
 
@@ -165,7 +190,11 @@ def _raw_sqlite(conn: Connection, sql: str) -> None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (default: the newest)."""
+    """Migrate the database to ``revision`` (default: the newest).
+
+    Safe across processes (advisory lock on PostgreSQL); not across threads of one
+    process, because Alembic keeps module-global state: call it once, at startup.
+    """
     cfg = alembic_config()
     with migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn

@@ -270,3 +270,12 @@ def test_private_keys_never_reach_the_snapshot(tmp_path: Path) -> None:
     assert "PRIVATE KEY" not in text
     # The canary was seen (as a fingerprint) in every place it was planted.
     assert len([k for k in snap.keys if k.spki_sha256]) == 4
+
+
+def test_names_that_are_not_utf8_are_shown_readably(tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/bad\xff.crt"
+    with open(raw, "wb") as fh:
+        fh.write(pem(CA).encode())
+    snap = _read(tmp_path)
+    assert [c.location.key for c in snap.certificates] == ["File//bad\ufffd.crt#[0]"]
+    snap.certificates[0].location.key.encode("utf-8")  # printable / storable

@@ -59,12 +59,25 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     assert _tables(engine) == TABLES
 
 
-def test_sqlite_foreign_keys_are_back_on_after_migrating(tmp_path: Path) -> None:
-    engine = db.make_engine(f"sqlite:///{tmp_path}/fk.db")
+def test_migration_connection_is_prepared_and_restored(backend: str, empty_url: str) -> None:
+    # SQLite: FKs off while migrating (batch table copies), back on afterwards.
+    # PostgreSQL: the advisory lock that serialises replicas is held while migrating.
+    engine = db.make_engine(empty_url)
+    lock_held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND objid = :key AND pid = pg_backend_pid()"
+    )
     try:
-        db.upgrade(engine)
+        with db.migration_connection(engine) as conn:
+            if backend == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+            else:
+                assert conn.execute(lock_held, {"key": db.MIGRATION_LOCK_KEY}).scalar() == 1
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            if backend == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            else:
+                assert conn.execute(lock_held, {"key": db.MIGRATION_LOCK_KEY}).scalar() == 0
     finally:
         engine.dispose()
 
@@ -103,13 +116,10 @@ db.upgrade(engine)
 """
 
 
-def test_concurrent_upgrades_from_several_replicas_do_not_race(
-    backend: str, empty_url: str
-) -> None:
-    # Separate processes, like replicas starting together. Without the advisory lock
-    # all but one fail with a unique violation on alembic_version (checked by hand).
-    if backend == "sqlite":
-        pytest.skip("SQLite deployments run a single replica; the lock is PostgreSQL's")
+def test_concurrent_upgrades_from_several_replicas_do_not_race(empty_url: str) -> None:
+    # Separate processes, like replicas (or a CLI run next to `secbot serve`) starting
+    # together. Without the advisory lock (PostgreSQL) or BEGIN IMMEDIATE (SQLite) all
+    # but one fail on creating alembic_version (checked by hand).
     start_at = str(time.time() + 2.0)
     replicas = [
         subprocess.Popen(
@@ -117,10 +127,8 @@ def test_concurrent_upgrades_from_several_replicas_do_not_race(
         )
         for _ in range(3)
     ]
-    outcomes = [
-        (p.wait(timeout=120), p.stderr.read().decode() if p.stderr else "") for p in replicas
-    ]
-    assert [rc for rc, _ in outcomes] == [0, 0, 0], outcomes
+    errors = [p.communicate(timeout=120)[1].decode() for p in replicas]
+    assert [p.returncode for p in replicas] == [0, 0, 0], errors
     engine = db.make_engine(empty_url)
     try:
         with engine.connect() as conn:

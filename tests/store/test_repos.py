@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -268,3 +270,27 @@ def test_failed_get_or_create_race_keeps_the_transaction_usable(
         clusters.get_or_create(s, name="after", now=T1)
     with db.session_scope(engine) as s:
         assert [c.name for c in clusters.list_all(s)] == ["after", "raced"]
+
+
+def test_concurrent_read_then_write_transactions_queue_instead_of_failing(engine: Engine) -> None:
+    # The shape of record_scan: read, then write. On SQLite a deferred BEGIN would fail
+    # all but one thread with "database is locked"; they must wait their turn instead.
+    errors: list[BaseException] = []
+
+    def scan(name: str) -> None:
+        try:
+            with db.session_scope(engine) as s:
+                clusters.list_all(s)
+                time.sleep(0.2)
+                clusters.get_or_create(s, name=name, now=T0)
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=scan, args=(f"c{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    with db.session_scope(engine) as s:
+        assert [c.name for c in clusters.list_all(s)] == ["c0", "c1", "c2", "c3"]

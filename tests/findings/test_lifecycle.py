@@ -1,0 +1,161 @@
+"""The pure lifecycle diff: worked examples, then properties over generated histories."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.finding import Finding
+from bot.core.resources import ResourceRef
+from bot.core.severity import EXPIRY_TIERS, TIER_EXPIRED, Severity
+from bot.findings.lifecycle import Changes, OpenState, classify
+
+W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
+
+
+def _f(check: str, name: str, severity: Severity = W, tier: str | None = None) -> Finding:
+    return Finding(
+        check, "prod", ResourceRef("Setting", name), severity, f"{check} on {name}", {}, tier
+    )
+
+
+def _open(
+    f: Finding, *, source: str = "bundle", severity: Severity | None = None, tier: str | None = None
+) -> OpenState:
+    return OpenState(severity or f.severity, tier, source, f.check_id)
+
+
+def test_each_transition_on_one_scan() -> None:
+    same = _f("ssl-ciphers", "ssl-parameters")
+    worse = _f("http-proxy-noproxy", "http-proxy", C)
+    closer = _f("cert-expiry", "ssl-certificates", W, "14d")
+    milder = _f("auto-rotate-off", "auto-rotate-rke2-certs", INFO)
+    fresh = _f("registry-plaintext", "containerd-registry")
+    back = _f("cert-key-mismatch", "ssl-certificates")
+    gone = _f("ssl-protocols", "ssl-parameters")
+    unknown_now = _f("cert-hostname", "ssl-certificates")
+    other_source = _f("cert-expiry", "File/tls/server.crt")
+    changes = classify(
+        open_before={
+            same.fingerprint: _open(same),
+            worse.fingerprint: _open(worse, severity=W),
+            closer.fingerprint: _open(closer, tier="30d"),
+            milder.fingerprint: _open(milder, severity=C),
+            gone.fingerprint: _open(gone),
+            unknown_now.fingerprint: _open(unknown_now),
+            other_source.fingerprint: _open(other_source, source="pki"),
+        },
+        resolved_before={back.fingerprint},
+        current=[same, worse, closer, milder, fresh, back],
+        source="bundle",
+        evaluated={f.check_id for f in (same, worse, closer, milder, fresh, back, gone)},
+    )
+    assert changes == Changes(
+        new=(fresh, back),
+        escalated=(worse, closer),
+        unchanged=(same, milder),
+        resolved=(gone.fingerprint,),
+        reopened=frozenset({back.fingerprint}),
+    )
+
+
+def test_duplicate_reports_of_one_resource_keep_the_worst() -> None:
+    mild = _f("cert-expiry", "ssl-certificates", W, "30d")
+    bad = _f("cert-expiry", "ssl-certificates", C, "7d")
+    changes = classify(
+        open_before={},
+        resolved_before=set(),
+        current=[mild, bad, mild],
+        source="live",
+        evaluated=set(),
+    )
+    assert changes.new == (bad,)
+
+
+def test_tier_up_escalates_even_when_severity_drops() -> None:
+    f = _f("cert-expiry", "ssl-certificates", W, TIER_EXPIRED)
+    changes = classify(
+        open_before={f.fingerprint: _open(f, severity=C, tier="1d")},
+        resolved_before=set(),
+        current=[f],
+        source="bundle",
+        evaluated={"cert-expiry"},
+    )
+    assert changes.escalated == (f,)
+
+
+SOURCES = ("bundle", "manifests", "pki", "live")
+CHECKS = ("cert-expiry", "http-proxy-noproxy", "ssl-ciphers")
+TIERS = (None, *(name for name, _ in EXPIRY_TIERS), TIER_EXPIRED)
+severities = st.sampled_from(list(Severity))
+tiers = st.sampled_from(TIERS)
+# A small universe, so that histories overlap the current scan often.
+universe = st.builds(
+    _f, st.sampled_from(CHECKS), st.sampled_from(("a", "b", "c", "d")), severities, tiers
+)
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn,
+) -> tuple[dict[str, OpenState], set[str], list[Finding], str, set[str]]:
+    known = draw(st.lists(universe, max_size=12))
+    open_before: dict[str, OpenState] = {}
+    resolved_before: set[str] = set()
+    for f in known:
+        if f.fingerprint in open_before or f.fingerprint in resolved_before:
+            continue
+        if draw(st.booleans()):
+            open_before[f.fingerprint] = OpenState(
+                draw(severities), draw(tiers), draw(st.sampled_from(SOURCES)), f.check_id
+            )
+        else:
+            resolved_before.add(f.fingerprint)
+    current = draw(st.lists(universe, max_size=12))
+    source = draw(st.sampled_from(SOURCES))
+    evaluated = draw(st.sets(st.sampled_from(CHECKS)))
+    return open_before, resolved_before, current, source, evaluated
+
+
+@given(scenarios())
+def test_classification_properties(
+    scenario: tuple[dict[str, OpenState], set[str], list[Finding], str, set[str]],
+) -> None:
+    open_before, resolved_before, current, source, evaluated = scenario
+    changes = classify(
+        open_before=open_before,
+        resolved_before=resolved_before,
+        current=current,
+        source=source,
+        evaluated=evaluated,
+    )
+    new = [f.fingerprint for f in changes.new]
+    escalated = [f.fingerprint for f in changes.escalated]
+    unchanged = [f.fingerprint for f in changes.unchanged]
+    placed = new + escalated + unchanged
+    current_fps = {f.fingerprint for f in current}
+    # Every current finding lands in exactly one bucket, once.
+    assert sorted(placed) == sorted(current_fps)
+    assert set(new).isdisjoint(open_before)
+    assert set(escalated) | set(unchanged) <= open_before.keys()
+    assert changes.reopened == set(new) & resolved_before
+    # Resolved: only what was open, is gone, and this scan could have seen.
+    resolved = set(changes.resolved)
+    assert resolved <= open_before.keys() - current_fps
+    assert list(changes.resolved) == sorted(resolved)
+    for fp, before in open_before.items():
+        could_see = before.source == source and before.check_id in evaluated
+        assert (fp in resolved) == (fp not in current_fps and could_see)
+    # Escalated means a rank went up; each kept finding is the worst report of it.
+    for f in changes.escalated:
+        before = open_before[f.fingerprint]
+        assert f.severity.rank > before.severity.rank or (
+            TIERS.index(f.tier) > TIERS.index(before.tier)
+        )
+    for f in changes.unchanged:
+        before = open_before[f.fingerprint]
+        assert f.severity.rank <= before.severity.rank
+        assert TIERS.index(f.tier) <= TIERS.index(before.tier)
+    for f in (*changes.new, *changes.escalated, *changes.unchanged):
+        same = [g for g in current if g.fingerprint == f.fingerprint]
+        assert max(g.severity.rank for g in same) == f.severity.rank
