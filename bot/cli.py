@@ -22,7 +22,6 @@ import click
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.scan import ScanReport
 
 log = logging.getLogger("secbot")
 
@@ -138,7 +137,9 @@ def scan(
         engine=engine,
         progress=progress,
     )
-    _emit(report, fmt=fmt, output=output, generated_at=now)
+    from bot.output.emit import emit
+
+    emit(report, fmt=fmt, output=output, generated_at=now)
     if fail_on != "none":
         from bot.core.severity import Severity
 
@@ -160,36 +161,6 @@ def _progress() -> Any:
         click.echo(f"secbot: {message} ...", err=True)
 
     return say
-
-
-def _emit(report: ScanReport, *, fmt: str, output: Path | None, generated_at: datetime) -> None:
-    if fmt == "table":
-        from rich.console import Console
-
-        if output is not None:
-            with output.open("w", encoding="utf-8") as fh:
-                _table(report, Console(file=fh, width=160, no_color=True), generated_at)
-        else:
-            _table(report, Console(), generated_at)
-        return
-    if fmt == "json":
-        from bot.output.jsonout import render_json
-
-        text = render_json(report, generated_at=generated_at)
-    else:
-        from bot.output.sarif import render_sarif
-
-        text = render_sarif(report, generated_at=generated_at)
-    if output is not None:
-        output.write_text(text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
-
-
-def _table(report: ScanReport, console: Any, generated_at: datetime) -> None:
-    from bot.output.table import render_table
-
-    render_table(report, generated_at=generated_at, console=console)
 
 
 @cli.group()

@@ -53,7 +53,7 @@ def _location(cluster: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any
     return loc
 
 
-def render_sarif(report: ScanReport, *, generated_at: datetime) -> str:
+def render_sarif(report: ScanReport, *, generated_at: datetime, pretty: bool = True) -> str:
     view = report_view(report, generated_at=generated_at)
     results = []
     for cluster in view["clusters"]:
@@ -90,4 +90,4 @@ def render_sarif(report: ScanReport, *, generated_at: datetime) -> str:
             }
         ],
     }
-    return json.dumps(sarif, indent=2)
+    return json.dumps(sarif, indent=2) if pretty else json.dumps(sarif, separators=(",", ":"))

@@ -59,7 +59,8 @@ def looks_like_pem(data: bytes) -> bool:
 
 def _at(location: ResourceRef, index: int) -> ResourceRef:
     field_ = f"{location.field}[{index}]" if location.field else f"[{index}]"
-    return replace(location, field=field_)
+    # Built directly: dataclasses.replace costs ~8 us, and this runs once per certificate.
+    return ResourceRef(location.kind, location.name, location.namespace, field_)
 
 
 def _spki_sha256(public_key: object) -> str:
