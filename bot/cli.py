@@ -16,12 +16,11 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from bot.config import Settings
+from bot.cli_clusters import clusters
 
 log = logging.getLogger("secbot")
 
@@ -33,18 +32,6 @@ EXIT_INTERNAL = 3
 def _fail(message: str) -> None:
     click.echo(f"secbot: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
-
-
-def _settings(**overrides: Any) -> Settings:
-    from bot.config import load_settings
-
-    settings = load_settings(**overrides)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,6 +63,17 @@ _PATH = click.Path(path_type=Path)
     type=_PATH,
     help="Folder of certificate files, e.g. /var/lib/rancher/rke2/server/tls. Repeatable.",
 )
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    help="Scan this live cluster of the clusters file. Repeatable.",
+)
+@click.option(
+    "--all", "all_clusters", is_flag=True, help="Scan every cluster of the clusters file."
+)
+@click.option("--clusters-file", type=_PATH, help="Clusters file (default: SECBOT_CLUSTERS_FILE).")
+@click.option("--no-probe", is_flag=True, help="Do not TLS-probe live endpoints.")
 @click.option("--cluster-name", help="Name the cluster (default: from the bundle or folder).")
 @click.option("--check", "check_ids", multiple=True, help="Run only this check id. Repeatable.")
 @click.option(
@@ -100,6 +98,10 @@ def scan(
     bundles: tuple[Path, ...],
     manifests: tuple[Path, ...],
     pki: tuple[Path, ...],
+    clusters: tuple[str, ...],
+    all_clusters: bool,
+    clusters_file: Path | None,
+    no_probe: bool,
     cluster_name: str | None,
     check_ids: tuple[str, ...],
     fmt: str,
@@ -109,12 +111,12 @@ def scan(
     no_store: bool,
     at: str | None,
 ) -> None:
-    """Scan support bundles, manifests or PKI folders and report findings."""
+    """Scan live clusters, support bundles, manifests or PKI folders; report findings."""
     from bot import wiring
-    from bot.scan import ScanRequest
+    from bot.scan import ScanReport, ScanRequest
     from bot.scan import scan as run_scan
 
-    settings = _settings()
+    settings = wiring.settings_for_command()
     now = _parse_at(at) if at else datetime.now(UTC)
     request = ScanRequest(
         bundles=bundles,
@@ -127,16 +129,47 @@ def scan(
         policy = wiring.check_policy(settings)
     except ValueError as e:
         _fail(f"{e}; fix SECBOT_EXPIRY_*_DAYS")
+    live = bool(clusters or all_clusters)
+    if request.empty and not live:
+        _fail("nothing to scan: give --cluster/--all, --bundle, --manifests or --pki")
+    targets = (
+        wiring.select_targets(
+            settings, names=clusters, everything=all_clusters, clusters_file=clusters_file
+        )
+        if live
+        else []
+    )
     engine = None if no_store else wiring.open_store(settings, url=db_url)
     progress = _progress() if fmt == "table" and sys.stderr.isatty() else None
-    report = run_scan(
-        request,
-        now=now,
-        policy=policy,
-        limits=wiring.input_limits(settings),
-        engine=engine,
-        progress=progress,
-    )
+    report = ScanReport()
+    if not request.empty:
+        report = run_scan(
+            request,
+            now=now,
+            policy=policy,
+            limits=wiring.input_limits(settings),
+            engine=engine,
+            progress=progress,
+        )
+    if targets:
+        from functools import partial
+
+        from bot.fleet import scan_fleet
+        from bot.kube.client import KubeClient
+        from bot.scan import select_checks
+
+        fleet = scan_fleet(
+            targets,
+            now=now,
+            policy=policy,
+            connect=partial(KubeClient.connect, timeouts=wiring.kube_timeouts(settings)),
+            probe=wiring.probe_options(settings, enabled=not no_probe),
+            concurrency=settings.scan_concurrency,
+            checks=select_checks(check_ids),
+            engine=engine,
+            progress=progress,
+        )
+        report.scans.extend(fleet.scans)
     from bot.output.emit import emit
 
     emit(report, fmt=fmt, output=output, generated_at=now)
@@ -218,6 +251,9 @@ def checks_explain(check_id: str) -> None:
     click.echo(check.doc())
 
 
+cli.add_command(clusters)
+
+
 @cli.group()
 def db() -> None:
     """Database schema management."""
@@ -227,9 +263,10 @@ def db() -> None:
 @click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
 def db_upgrade(db_url: str | None) -> None:
     """Create or migrate the schema to the newest revision."""
+    from bot import wiring
     from bot.store.db import make_engine, schema_status, upgrade
 
-    settings = _settings()
+    settings = wiring.settings_for_command()
     engine = make_engine(db_url or settings.database_url.get_secret_value())
     upgrade(engine)
     current, head = schema_status(engine)
@@ -240,9 +277,10 @@ def db_upgrade(db_url: str | None) -> None:
 @click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
 def db_status(db_url: str | None) -> None:
     """Show the schema revision and whether it is current."""
+    from bot import wiring
     from bot.store.db import make_engine, schema_status
 
-    settings = _settings()
+    settings = wiring.settings_for_command()
     current, head = schema_status(make_engine(db_url or settings.database_url.get_secret_value()))
     state = "current" if current == head else "behind: run `secbot db upgrade`"
     click.echo(f"revision {current or 'none'}, head {head} ({state})")

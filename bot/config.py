@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import UserError
@@ -41,6 +41,52 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(default=64, ge=1, description="largest single file read from input")
     max_bundle_mb: int = Field(default=2048, ge=1, description="most a bundle may inflate to")
     clusters_file: Path | None = Field(default=None, description="YAML list of clusters")
+    scan_concurrency: int = Field(default=8, ge=1, le=256, description="clusters scanned at once")
+    kube_connect_timeout: float = Field(default=5.0, gt=0, description="seconds per API connect")
+    kube_read_timeout: float = Field(default=30.0, gt=0, description="seconds per API response")
+    kube_retries: int = Field(default=1, ge=0, le=10, description="retries of idempotent reads")
+    probe_enabled: bool = Field(default=True, description="TLS-probe apiserver, kubelet, VIP")
+    probe_timeout: float = Field(default=3.0, gt=0, description="seconds per TLS handshake")
+
+    # Slack. The SLACK_* names are Slack's own conventions (and Bolt's); SECBOT_* work too.
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "SECBOT_SLACK_BOT_TOKEN")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "SECBOT_SLACK_APP_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "SECBOT_SLACK_SIGNING_SECRET"),
+    )
+    slack_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_API_URL", "SECBOT_SLACK_API_URL")
+    )
+    http_port: int = Field(default=3000, ge=1, le=65535, description="HTTP mode listener port")
+    operators: str = Field(
+        default="", description="comma-separated Slack user ids (U…/W…) and user-group ids (S…)"
+    )
+    slash_command: str = Field(default="/harvester", pattern=r"^/[a-z0-9_-]{1,31}$")
+    worker_threads: int = Field(default=4, ge=1, le=64, description="slow Slack work pool")
+    rotation_max_age_days: int = Field(default=180, ge=1, description="credential rotation policy")
+
+    @property
+    def operator_ids(self) -> tuple[str, ...]:
+        """SECBOT_OPERATORS split into ids (validated: U…, W… users, S… user groups)."""
+        return tuple(p.strip() for p in self.operators.split(",") if p.strip())
+
+    @field_validator("operators")
+    @classmethod
+    def _slack_ids(cls, value: str) -> str:
+        import re
+
+        for part in (p.strip() for p in value.split(",")):
+            if part and not re.fullmatch(r"[UWS][A-Z0-9]{2,20}", part):
+                raise ValueError(
+                    f"{part!r} is not a Slack user id (U…/W…) or user-group id (S…); "
+                    "display names are not accepted"
+                )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -62,5 +108,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as e:
         first = e.errors()[0]
-        name = "SECBOT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        field_name = str(first["loc"][0]) if first["loc"] else ""
+        name = (
+            field_name.upper()
+            if field_name.startswith(("SLACK_", "SECBOT_"))
+            else ("SECBOT_" + field_name.upper() if field_name else "settings")
+        )
         raise UserError(f"{name}: {first['msg']}; fix the variable or .env and retry") from None

@@ -6,14 +6,31 @@ scheduler) is built here, on demand, never at import time.
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import TYPE_CHECKING
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.core.policy import CheckPolicy
 from bot.sources.limits import Limits, MiB
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bot.kube.client import KubeTarget, Timeouts
+    from bot.sources.tlsprobe import ProbeOptions
     from bot.store.db import Engine
+
+
+def settings_for_command(**overrides: object) -> Settings:
+    """Load settings (UserError on bad values) and send logs to stderr at their level."""
+    settings = load_settings(**overrides)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
 
 
 def check_policy(settings: Settings) -> CheckPolicy:
@@ -40,3 +57,37 @@ def open_store(settings: Settings, *, url: str | None = None) -> Engine:
     engine = make_engine(url or settings.database_url.get_secret_value())
     ensure_schema(engine, auto_upgrade=settings.auto_migrate)
     return engine
+
+
+def kube_timeouts(settings: Settings) -> Timeouts:
+    from bot.kube.client import Timeouts
+
+    return Timeouts(
+        connect=settings.kube_connect_timeout,
+        read=settings.kube_read_timeout,
+        retries=settings.kube_retries,
+    )
+
+
+def probe_options(settings: Settings, *, enabled: bool = True) -> ProbeOptions:
+    from bot.sources.tlsprobe import ProbeOptions
+
+    return ProbeOptions(enabled=enabled and settings.probe_enabled, timeout=settings.probe_timeout)
+
+
+def select_targets(
+    settings: Settings, *, names: tuple[str, ...], everything: bool, clusters_file: Path | None
+) -> list[KubeTarget]:
+    """The clusters to scan: those named, or all of the clusters file (UserError otherwise)."""
+    from bot.errors import UserError
+    from bot.kube.client import load_targets
+
+    targets = load_targets(clusters_file or settings.clusters_file)
+    if everything:
+        return targets
+    by_name = {t.name: t for t in targets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise UserError(f"unknown cluster {unknown[0]!r}; known clusters: {known}")
+    return [by_name[n] for n in names]

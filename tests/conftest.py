@@ -16,7 +16,7 @@ def _clean_secbot_env(
 ) -> Iterator[None]:
     """No SECBOT_* variable or .env from the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("SECBOT_") and name != PG_ENV:
+        if name.startswith(("SECBOT_", "SLACK_")) and name != PG_ENV:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     yield

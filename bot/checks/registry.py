@@ -16,6 +16,7 @@ from bot.checks import (
     cert_validity,
     containerd_registry,
     http_proxy,
+    live,
     node_evidence,
     setting_invalid,
     ssl,
@@ -33,6 +34,7 @@ _MODULES = (
     ssl,
     containerd_registry,
     node_evidence,
+    live,
 )
 
 

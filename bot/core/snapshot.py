@@ -20,7 +20,8 @@ class CoverageStatus(StrEnum):
     PARTIAL = "partial"  # read, but some parts were unreadable (see detail)
     MISSING = "missing"  # the source has no such data (not collected, not present)
     EXCLUDED = "excluded"  # the source deliberately leaves it out (bundles drop some settings)
-    ERROR = "error"  # present but unreadable (malformed file, permission)
+    ERROR = "error"  # present but unreadable (malformed file, unreachable endpoint)
+    FORBIDDEN = "forbidden"  # the credentials lack permission to read it (401/403)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,8 @@ class CoverageItem:
     """What a source could (not) read about one subject.
 
     Subjects: ``settings``, ``setting:<name>``, ``rancher-settings``, ``nodes``, ``events``,
-    ``secrets``, ``webhooks``, ``node-files``, ``pki``, ``file:<path>``.
+    ``secrets``, ``webhooks``, ``node-files``, ``pki``, ``file:<path>``; the live source
+    adds ``api`` (the API server itself), ``probe`` (TLS endpoints) and ``credentials``.
     """
 
     subject: str
@@ -99,6 +101,46 @@ class NodeFile:
 
 
 @dataclass(frozen=True, slots=True)
+class TLSEndpoint:
+    """A TLS listener the live probe dialled, and what it served (or why not).
+
+    Served chains themselves are in ``Snapshot.certificates`` at
+    ``ResourceRef("TLSEndpoint", self.key, field="chain[i]")``; this records the facts
+    that need the endpoint: which component it is and which Secret should back it.
+    """
+
+    address: str  # IP address or host name
+    port: int
+    component: str  # "kube-apiserver", "rke2-supervisor", "harvester-vip", "kubelet", ...
+    node: str = ""  # node name when the address is a node's InternalIP
+    leaf_sha256: str | None = None  # fingerprint of the served leaf; None when unreachable
+    error: str | None = None  # why nothing was served (refused, timeout, TLS error)
+    # The certificate group that should back this listener, e.g.
+    # "Secret/cattle-system/tls-ingress" for the Harvester VIP; None when not known.
+    expected_group: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``address:port`` (IPv6 in brackets): the name of the TLSEndpoint resource."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """What a kubeconfig authenticates with; never the credential itself.
+
+    ``kind`` is "client-certificate", "token", "exec" or "none"; ``expires_at`` is the
+    client certificate's notAfter or a JWT token's ``exp`` (None when unknown).
+    """
+
+    kind: str
+    expires_at: datetime | None = None
+    subject: str = ""  # the client certificate's subject, or "" for tokens
+    detail: str = ""  # e.g. "user admin in kubeconfig /x/y" (no secrets)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything known about one cluster at ``scanned_at`` from one source."""
 
@@ -116,6 +158,8 @@ class Snapshot:
     events: tuple[Event, ...] = ()
     node_files: tuple[NodeFile, ...] = ()
     coverage: tuple[CoverageItem, ...] = ()
+    endpoints: tuple[TLSEndpoint, ...] = ()  # live TLS probe results (source "live")
+    credentials: tuple[CredentialInfo, ...] = ()  # the kubeconfig's own credential (live)
 
     def coverage_of(self, subject: str) -> CoverageItem:
         """Coverage for ``subject``; unknown subjects count as MISSING."""

@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.certs import CertInfo, CertProblem, KeyInfo
-from bot.core.snapshot import CoverageItem, CoverageStatus, Event, Node, NodeFile, Setting, Snapshot
+from bot.core.snapshot import (
+    CoverageItem,
+    CoverageStatus,
+    CredentialInfo,
+    Event,
+    Node,
+    NodeFile,
+    Setting,
+    Snapshot,
+    TLSEndpoint,
+)
 
 
 @dataclass
@@ -27,6 +37,8 @@ class SnapshotBuilder:
     events: list[Event] = field(default_factory=list)
     node_files: list[NodeFile] = field(default_factory=list)
     coverage: dict[str, CoverageItem] = field(default_factory=dict)
+    endpoints: list[TLSEndpoint] = field(default_factory=list)
+    credentials: list[CredentialInfo] = field(default_factory=list)
 
     def cover(self, subject: str, status: CoverageStatus, detail: str = "") -> None:
         """Record coverage for ``subject``; a worse status never gets overwritten by READ."""
@@ -66,4 +78,6 @@ class SnapshotBuilder:
             events=tuple(self.events),
             node_files=tuple(self.node_files),
             coverage=tuple(sorted(self.coverage.values(), key=lambda c: c.subject)),
+            endpoints=tuple(sorted(self.endpoints, key=lambda e: (e.component, e.key))),
+            credentials=tuple(self.credentials),
         )

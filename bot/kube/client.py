@@ -1,0 +1,295 @@
+"""``KubeClient``: the one typed door to a Kubernetes API (the only user of ``kubernetes``).
+
+Design:
+- One ``ApiClient`` per cluster (own connection pool, own ``Configuration``; the library's
+  global default is never touched), safe for one thread per cluster.
+- Requests go through the generic ``ApiClient.param_serialize`` / ``call_api`` path with
+  the raw response parsed by ``json.loads``: callers get plain wire JSON dicts (what
+  ``bot.sources.objects.ingest`` reads) and no pydantic model is ever built, which is both
+  faster and immune to the v37 models' strictness about server data.
+- Every call carries ``_request_timeout=(connect, read)``; ``Configuration.retries`` is an
+  explicit urllib3 ``Retry`` (see ``Timeouts``).
+- Every failure leaves as a ``KubeError`` subclass (``bot.kube.errors``), raised ``from``
+  the library's exception; messages never carry tokens or keys.
+- ``kubernetes`` and ``urllib3`` are imported inside functions: the import costs about a
+  second and must not slow down ``secbot --help``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bot.kube import credentials as _credentials
+from bot.kube.config import KubeTarget, Timeouts, build_configuration, resource_path
+from bot.kube.credentials import ClientCredentials
+from bot.kube.errors import (
+    KubeConfigError,
+    KubeError,
+    KubeGone,
+    from_api_exception,
+    from_status,
+    from_transport,
+    scrub,
+)
+from bot.kube.targets import load_targets
+
+__all__ = ["ClientCredentials", "KubeClient", "KubeTarget", "Timeouts", "load_targets"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUTS = Timeouts()
+_MERGE_PATCH = "application/merge-patch+json"
+
+
+def _public_host(url: str) -> str:
+    """The server URL without any user:password part."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _key(item: dict[str, Any]) -> str:
+    meta = item.get("metadata") or {}
+    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+
+
+class KubeClient:
+    """Typed wrapper over one cluster's API. Build it with ``KubeClient.connect``."""
+
+    def __init__(
+        self,
+        *,
+        api_client: Any,
+        target: KubeTarget,
+        timeouts: Timeouts,
+        page_size: int,
+        credentials: ClientCredentials,
+    ) -> None:
+        self._api = api_client
+        self._timeouts = timeouts
+        self._request_timeout = (timeouts.connect, timeouts.read)
+        self._credentials = credentials
+        self.target = target
+        self.page_size = page_size
+        self.host: str = _public_host(str(api_client.configuration.host))
+
+    @classmethod
+    def connect(
+        cls, target: KubeTarget, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, page_size: int = 250
+    ) -> KubeClient:
+        """Load the target's kubeconfig/in-cluster config; no request is sent yet.
+
+        Raises KubeConfigError (a UserError: one line naming the file and the problem)
+        for a missing or malformed kubeconfig, an unknown context or no in-cluster env.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        from kubernetes.client.api_client import ApiClient
+
+        cfg, resolved = build_configuration(target, timeouts)
+        creds = _credentials.in_cluster() if resolved is None else _credentials.from_user(resolved)
+        api = ApiClient(configuration=cfg)
+        api.user_agent = "secbot (kubernetes-client/python 37)"
+        return cls(
+            api_client=api, target=target, timeouts=timeouts, page_size=page_size, credentials=creds
+        )
+
+    def __repr__(self) -> str:
+        return f"KubeClient({self.target.name!r}, host={self.host!r})"
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()
+
+    def credentials(self) -> ClientCredentials:
+        """What the kubeconfig authenticates with (public cert, token expiry; no secret)."""
+        return self._credentials
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: builtins.list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; the parsed JSON object it answers, or a KubeError."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.config import ConfigException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            request = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],  # also runs the exec/refresh hook if any
+            )
+            response = self._api.call_api(*request, _request_timeout=self._request_timeout)
+            try:
+                data = response.read()
+            finally:
+                response.response.release_conn()
+        except ApiException as e:
+            raise from_api_exception(e) from e
+        except HTTPError as e:
+            raise from_transport(e, host=self.host, timeouts=self._request_timeout) from e
+        except ConfigException as e:  # an exec plugin or token file failed on refresh
+            raise KubeConfigError(f"{self.target.name}: credentials: {scrub(str(e))}") from e
+        if not 200 <= response.status <= 299:
+            raise from_status(
+                status=response.status,
+                reason=str(response.reason or ""),
+                body=data,
+                headers=response.headers,
+            )
+        try:
+            answer = json.loads(data)
+        except ValueError as e:  # an HTML login page from a proxy, or the wrong URL
+            raise KubeError(
+                f"{self.host}{path}: the answer is not JSON", reason="BadResponse"
+            ) from e
+        if not isinstance(answer, dict):
+            raise KubeError(f"{self.host}{path}: the answer is not an object", reason="BadResponse")
+        return answer
+
+    def version(self) -> dict[str, str]:
+        """``/version`` of the API server (gitVersion, major, minor, platform...)."""
+        doc = self._call("GET", "/version")
+        return {k: v for k, v in doc.items() if isinstance(v, str)}
+
+    def get(
+        self, *, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        """One object as wire JSON; KubeNotFound if it does not exist."""
+        path = resource_path(api_version=api_version, kind=kind, namespace=namespace, name=name)
+        return self._call("GET", path)
+
+    def patch(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = "secbot",
+    ) -> dict[str, Any]:
+        """JSON merge patch (RFC 7386). Put ``metadata.resourceVersion`` in ``body`` to make
+        it conditional: a stale one gives KubeConflict. ``dry_run`` validates (admission
+        webhooks included) without storing. Never retried (not idempotent in general)."""
+        path = resource_path(api_version=api_version, kind=kind, namespace=namespace, name=name)
+        query = [("fieldManager", field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        return self._call("PATCH", path, query=query, body=body, content_type=_MERGE_PATCH)
+
+    def can_i(
+        self, *, verb: str, resource: str, group: str = "", namespace: str | None = None
+    ) -> bool:
+        """Ask the server (SelfSubjectAccessReview) whether we may ``verb`` ``resource``."""
+        attributes: dict[str, str] = {"verb": verb, "resource": resource, "group": group}
+        if namespace:
+            attributes["namespace"] = namespace
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        answer = self._call(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body=review,
+            content_type="application/json",
+        )
+        status = answer.get("status")
+        return isinstance(status, dict) and status.get("allowed") is True
+
+    def list(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching object, page by page (``limit=page_size``), as wire JSON dicts.
+
+        Lazy: nothing is sent until the first ``next()``, and errors (KubeForbidden...)
+        surface there. Only one page is held at a time. Items get ``kind``/``apiVersion``
+        filled in when the server leaves them out (it does for built-in types), so each
+        one can be fed to ``bot.sources.objects.ingest`` alone. ``namespace=None`` lists
+        all namespaces.
+
+        410 Gone on a continue token (it expired, ~5 min): the list restarts once from
+        the beginning and objects already yielded (by namespace/name) are skipped, so
+        every object is yielded at most once; the only state kept for this is the set of
+        yielded keys (~100 bytes per object), never the objects. A second 410 raises
+        KubeGone.
+        """
+        path = resource_path(api_version=api_version, kind=kind, namespace=namespace)
+        query: builtins.list[tuple[str, str]] = [("limit", str(self.page_size))]
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        return self._pages(path, query, api_version=api_version, kind=kind)
+
+    def _pages(
+        self,
+        path: str,
+        query: builtins.list[tuple[str, str]],
+        *,
+        api_version: str,
+        kind: str,
+    ) -> Iterator[dict[str, Any]]:
+        yielded: set[str] = set()
+        restarted = False
+        token: str | None = None
+        while True:
+            page_query = [*query, ("continue", token)] if token else query
+            try:
+                page = self._call("GET", path, query=page_query)
+            except KubeGone:
+                if token is None or restarted:
+                    raise
+                log.info("list %s: continue token expired (410), restarting once", path)
+                restarted, token = True, None
+                continue
+            items = page.get("items")
+            if not isinstance(items, builtins.list):
+                raise KubeError(f"{self.host}{path}: list answer without items", reason="BadList")
+            token = str((page.get("metadata") or {}).get("continue") or "") or None
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                key = _key(item)
+                if restarted and key in yielded:
+                    continue
+                if token is not None:  # only a page with a successor can meet a 410 later
+                    yielded.add(key)
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", api_version)
+                yield item
+            del page, items  # hold one page at a time, also while waiting for the next
+            if token is None:
+                return
