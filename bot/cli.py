@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import click
 
 from bot.cli_clusters import clusters
+from bot.cli_serve import serve
 
 log = logging.getLogger("secbot")
 
@@ -165,6 +165,7 @@ def scan(
             connect=partial(KubeClient.connect, timeouts=wiring.kube_timeouts(settings)),
             probe=wiring.probe_options(settings, enabled=not no_probe),
             concurrency=settings.scan_concurrency,
+            processes=settings.scan_processes,
             checks=select_checks(check_ids),
             engine=engine,
             progress=progress,
@@ -252,6 +253,7 @@ def checks_explain(check_id: str) -> None:
 
 
 cli.add_command(clusters)
+cli.add_command(serve)
 
 
 @cli.group()
@@ -304,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:  # boundary: one line for the user; the traceback only when debugging
+        import uuid
+
         error_id = uuid.uuid4().hex[:8]
         log.error("internal error %s", error_id, exc_info=log.isEnabledFor(logging.DEBUG))
         click.echo(

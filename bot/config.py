@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_bundle_mb: int = Field(default=2048, ge=1, description="most a bundle may inflate to")
     clusters_file: Path | None = Field(default=None, description="YAML list of clusters")
     scan_concurrency: int = Field(default=8, ge=1, le=256, description="clusters scanned at once")
+    scan_processes: int = Field(
+        default=1, ge=1, le=16, description="worker processes for fleet scans (CPU-bound fleets)"
+    )
     kube_connect_timeout: float = Field(default=5.0, gt=0, description="seconds per API connect")
     kube_read_timeout: float = Field(default=30.0, gt=0, description="seconds per API response")
     kube_retries: int = Field(default=1, ge=0, le=10, description="retries of idempotent reads")

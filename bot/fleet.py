@@ -8,23 +8,38 @@ snapshot whose coverage ``api`` is ERROR, so source-unreachable reports it like 
 that is down. Results are recorded in the main thread as they come in, one transaction
 per cluster (``bot.findings.service.record_scan``): a slow cluster never holds a database
 lock, and a cluster already recorded stays recorded whatever happens to the next one.
+
+Reading and checking a cluster is also CPU work (decoding hundreds of certificates and
+keys), and threads share one interpreter lock: with ``processes`` > 1 the clusters are
+spread over that many worker processes (started from a fork server, so never forked from
+a process that runs threads), each with its own bounded thread pool; ``concurrency``
+still bounds the clusters in flight in total. A worker sends each result back as it is
+done; a worker that dies turns the clusters it was reading into ERROR coverage, like any
+other failure. Recording stays in this process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from multiprocessing.reduction import ForkingPickler
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from bot.checks.base import Check
 from bot.checks.registry import builtin_checks
-from bot.checks.runner import CheckRun, run_checks
+from bot.checks.runner import CheckRun, pack_run, run_checks, unpack_run
 from bot.core.policy import CheckPolicy
-from bot.core.snapshot import CoverageItem, CoverageStatus, Snapshot
+from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.errors import BotError
+from bot.findings.service import attach_rotations
 from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeForbidden, KubeUnauthorized
 from bot.scan import ClusterScan, ScanReport
@@ -83,22 +98,32 @@ def read_target(
         client.close()
 
 
-def _scan_one(
-    target: KubeTarget,
-    *,
-    now: datetime,
-    connect: Connect,
-    probe: ProbeOptions,
-    checks: Sequence[Check],
-    policy: CheckPolicy,
-) -> CheckRun:
-    try:
-        snapshot = read_target(target, now=now, connect=connect, probe=probe)
-    except Exception as e:  # boundary: a bug while reading one cluster must not stop the fleet
-        log.exception("scanning cluster %s failed", target.name)
-        reason = f"internal error while reading the cluster: {type(e).__name__}"
-        snapshot = failed_snapshot(target, now=now, status=CoverageStatus.ERROR, reason=reason)
-    return run_checks(snapshot, checks, policy)
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every worker needs to scan any of the targets (sent to worker processes)."""
+
+    targets: tuple[KubeTarget, ...]
+    now: datetime
+    connect: Connect
+    probe: ProbeOptions
+    checks: tuple[Check, ...]
+    policy: CheckPolicy
+    # Credential rotations recorded in the store, by cluster; None without a store (the
+    # rotation check then answers UNKNOWN rather than "never rotated").
+    rotations: Mapping[str, tuple[RotationRecord, ...]] | None = None
+
+    def scan(self, index: int) -> CheckRun:
+        """Read and check one target; every failure becomes coverage, never an exception."""
+        target, now = self.targets[index], self.now
+        try:
+            snapshot = read_target(target, now=now, connect=self.connect, probe=self.probe)
+        except Exception as e:  # boundary: a bug reading one cluster must not stop the fleet
+            log.exception("scanning cluster %s failed", target.name)
+            reason = f"internal error while reading the cluster: {type(e).__name__}"
+            snapshot = failed_snapshot(target, now=now, status=CoverageStatus.ERROR, reason=reason)
+        if self.rotations is not None and snapshot.covers("api"):
+            snapshot = attach_rotations(snapshot, self.rotations.get(target.name, ()))
+        return run_checks(snapshot, self.checks, self.policy)
 
 
 def scan_fleet(
@@ -109,6 +134,7 @@ def scan_fleet(
     connect: Connect = KubeClient.connect,
     probe: ProbeOptions | None = None,
     concurrency: int = 8,
+    processes: int = 1,
     checks: Sequence[Check] | None = None,
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
@@ -116,39 +142,153 @@ def scan_fleet(
 ) -> ScanReport:
     """Scan every target, at most ``concurrency`` at once; record each when ``engine``.
 
-    The report lists the clusters in the order of ``targets``. ``now`` is the scan time of
-    every snapshot; ``clock`` (default: ``now``) gives each cluster's finish time.
+    ``processes`` > 1 spreads the targets over that many worker processes (see the
+    module docstring); ``connect`` and ``checks`` must then be picklable (module-level
+    functions, ``functools.partial`` of them). The report lists the clusters in the order
+    of ``targets``. ``now`` is the scan time of every snapshot; ``clock`` (default:
+    ``now``) gives each cluster's finish time.
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    if concurrency < 1 or processes < 1:
+        raise ValueError("concurrency and processes must be at least 1")
     names = [t.name for t in targets]
     if len(set(names)) != len(names):
         raise ValueError("cluster names must be unique")
     chosen = tuple(checks) if checks is not None else builtin_checks()
-    options = probe or ProbeOptions()
+    rotations = _recorded_rotations(engine, names) if engine is not None else None
+    job = _Job(tuple(targets), now, connect, probe or ProbeOptions(), chosen, policy, rotations)
     say = progress or (lambda _msg: None)
     scans: dict[str, ClusterScan] = {}
-    workers = max(1, min(concurrency, len(targets)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet") as pool:
-        futures = {
-            pool.submit(
-                _scan_one,
-                t,
-                now=now,
-                connect=connect,
-                probe=options,
-                checks=chosen,
-                policy=policy,
-            ): t
-            for t in targets
-        }
-        for future in as_completed(futures):
-            target = futures[future]
-            run = future.result()  # _scan_one turns every failure into coverage
-            scans[target.name] = _record(run, now=now, engine=engine, clock=clock)
-            api = run.snapshot.coverage_of("api")
-            say(f"{target.name}: {len(run.findings)} finding(s), api {api.status.value}")
+    workers = max(1, min(processes, concurrency, len(targets)))
+    runs = (
+        _in_threads(job, threads=max(1, min(concurrency, len(targets))))
+        if workers == 1
+        else _in_processes(job, processes=workers, threads=max(1, concurrency // workers))
+    )
+    for index, run in runs:
+        target = targets[index]
+        scans[target.name] = _record(run, now=now, engine=engine, clock=clock)
+        api = run.snapshot.coverage_of("api")
+        say(f"{target.name}: {len(run.findings)} finding(s), api {api.status.value}")
     return ScanReport(scans=[scans[name] for name in names])
+
+
+def _recorded_rotations(
+    engine: Engine, names: Sequence[str]
+) -> dict[str, tuple[RotationRecord, ...]]:
+    """The credential rotations the store knows for each cluster (one short read)."""
+    from bot.findings.rotations import rotations_for
+    from bot.store.db import session_scope
+
+    with session_scope(engine) as session:
+        return {name: rotations_for(session=session, cluster=name) for name in names}
+
+
+def _in_threads(job: _Job, *, threads: int) -> Iterator[tuple[int, CheckRun]]:
+    """(index, run) of every target as it completes, from a pool of ``threads``."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fleet") as pool:
+        futures = {pool.submit(job.scan, i): i for i in range(len(job.targets))}
+        for future in as_completed(futures):
+            yield futures[future], future.result()  # scan() turns failures into coverage
+
+
+def _in_processes(job: _Job, *, processes: int, threads: int) -> Iterator[tuple[int, CheckRun]]:
+    """(index, run) of every target as it completes, from worker processes.
+
+    Each worker takes target indices from ``tasks`` and answers on ``results`` first
+    (pid, index, None) when it starts one, then (pid, index, pickled run or the name of
+    the error that kept it from sending it).
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    # Workers fork from the server with these imported: not once per worker and scan.
+    # ("kubernetes.client" is what bot.kube imports lazily on the first connect.)
+    ctx.set_forkserver_preload([__name__, "kubernetes.client"])
+    # Targets and probe options keep read-only mappingproxies, which pickle does not take:
+    # they travel as a copy and arrive read-only again (multiprocessing's pickler only).
+    ForkingPickler.register(MappingProxyType, _proxy_reduce)
+    tasks: Any = ctx.Queue()
+    results: Any = ctx.Queue()
+    pool = [
+        ctx.Process(target=_worker, args=(job, tasks, results, threads)) for _ in range(processes)
+    ]
+    for proc in pool:
+        proc.daemon = True
+        proc.start()
+    for index in [*range(len(job.targets)), *[None] * (processes * threads)]:
+        tasks.put(index)
+    left, started = set(range(len(job.targets))), dict[int, int]()
+    try:
+        while left:
+            try:
+                pid, index, payload = results.get(timeout=0.5)
+            except queue.Empty:
+                for index in _lost(pool, started, left):
+                    left.discard(index)
+                    yield index, run_checks(_died(job, index), job.checks, job.policy)
+                continue
+            if payload is None:
+                started[index] = pid
+                continue
+            left.discard(index)
+            yield (
+                index,
+                (
+                    unpack_run(payload)  # trusted: from our own worker process
+                    if isinstance(payload, bytes)
+                    else run_checks(_died(job, index, payload), job.checks, job.policy)
+                ),
+            )
+    finally:
+        for proc in pool:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def _proxy_reduce(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
+    return _read_only, (dict(proxy),)
+
+
+def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(items)
+
+
+def _lost(
+    pool: Sequence[multiprocessing.process.BaseProcess], started: dict[int, int], left: set[int]
+) -> list[int]:
+    """Targets that will not be answered: started by a dead worker, or all workers gone."""
+    if not any(proc.is_alive() for proc in pool):
+        return sorted(left)
+    dead = {proc.pid for proc in pool if proc.exitcode not in (None, 0)}
+    return sorted(i for i in left if started.get(i) in dead)
+
+
+def _died(job: _Job, index: int, error: str = "the worker process exited") -> Snapshot:
+    reason = f"internal error while reading the cluster: {error}"
+    target = job.targets[index]
+    return failed_snapshot(target, now=job.now, status=CoverageStatus.ERROR, reason=reason)
+
+
+def _worker(job: _Job, tasks: Any, results: Any, threads: int) -> None:
+    """Body of a worker process: ``threads`` threads scan the targets named on ``tasks``."""
+
+    def loop() -> None:
+        pid = os.getpid()
+        while (index := tasks.get()) is not None:
+            results.put((pid, index, None))
+            run = job.scan(index)
+            try:
+                payload: bytes | str = pack_run(run)
+            except Exception as e:  # boundary: an unpicklable result must not hang the parent
+                payload = type(e).__name__
+            results.put((pid, index, payload))
+
+    pool = [threading.Thread(target=loop, name=f"fleet-{i}") for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    results.close()
+    results.join_thread()  # every answer is flushed before the process ends
 
 
 def _record(

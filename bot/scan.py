@@ -179,6 +179,13 @@ def scan(
         )
     checks = select_checks(request.check_ids)
     snapshots = read_snapshots(request, now=now, limits=limits, progress=progress)
+    if engine is not None:
+        # The rotation check needs what operators recorded; without a store it says UNKNOWN.
+        from bot.findings.service import load_rotations
+        from bot.store.db import session_scope
+
+        with session_scope(engine) as session:
+            snapshots = [load_rotations(session=session, snapshot=s) for s in snapshots]
     runs = [run_checks(s, checks, policy) for s in snapshots]
     finished = clock() if clock else now
     report = ScanReport()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings, load_settings
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bot.kube.client import KubeTarget, Timeouts
+    from bot.slack.services import SlackServices
     from bot.sources.tlsprobe import ProbeOptions
     from bot.store.db import Engine
 
@@ -41,6 +43,7 @@ def check_policy(settings: Settings) -> CheckPolicy:
         expiry_info_days=settings.expiry_info_days,
         auto_rotate_min_hours=settings.auto_rotate_min_hours,
         auto_rotate_max_hours=settings.auto_rotate_max_hours,
+        rotation_max_age_days=settings.rotation_max_age_days,
     )
 
 
@@ -91,3 +94,33 @@ def select_targets(
         known = ", ".join(sorted(by_name)) or "none"
         raise UserError(f"unknown cluster {unknown[0]!r}; known clusters: {known}")
     return [by_name[n] for n in names]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def slack_services(settings: Settings, *, engine: Engine) -> SlackServices:
+    """Everything the Slack listeners call: store, clock, live scans, kube access, policy."""
+    from functools import partial
+
+    from bot.errors import UserError
+    from bot.kube.client import KubeClient
+    from bot.slack.services import build_services, fleet_scanner
+
+    try:
+        policy = check_policy(settings)
+    except ValueError as e:
+        raise UserError(f"{e}; fix SECBOT_EXPIRY_*_DAYS") from None
+    connect = partial(KubeClient.connect, timeouts=kube_timeouts(settings))
+    runner = fleet_scanner(
+        policy=policy,
+        connect=connect,
+        probe=probe_options(settings),
+        concurrency=settings.scan_concurrency,
+        engine=engine,
+        clock=_utcnow,
+    )
+    return build_services(
+        settings, engine=engine, clock=_utcnow, scan_runner=runner, connect=connect, policy=policy
+    )

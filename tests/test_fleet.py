@@ -130,9 +130,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
 
 
-def expected(fleet: Fleet) -> dict[str, set[tuple[str, str, str]]]:
+def expected(fleet: Fleet, *, store: bool = True) -> dict[str, set[tuple[str, str, str]]]:
     vip, api = f"127.0.0.1:{fleet.vip.port}", f"127.0.0.1:{fleet.api.port}"
-    return {
+    found = {
         "down": {("source-unreachable", "critical", "Cluster//down")},
         "locked": {
             ("source-forbidden", "warning", "Cluster//locked#secrets"),
@@ -149,6 +149,12 @@ def expected(fleet: Fleet) -> dict[str, set[tuple[str, str, str]]]:
             ),
         },
     }
+    if store:  # only with a store can the rotation check decide: nothing recorded yet
+        found["healthy"] |= {
+            ("credential-rotation-overdue", "info", "Cluster//healthy#credentials.password"),
+            ("credential-rotation-overdue", "info", "Cluster//healthy#credentials.ssh-keys"),
+        }
+    return found
 
 
 def test_one_cluster_down_one_locked_one_healthy(fleet: Fleet, engine: Engine) -> None:
@@ -176,7 +182,7 @@ def test_one_cluster_down_one_locked_one_healthy(fleet: Fleet, engine: Engine) -
     assert healthy.coverage_of("probe").status.value == "read"
     assert sorted(said) == [
         "down: 1 finding(s), api error",
-        "healthy: 4 finding(s), api read",
+        "healthy: 6 finding(s), api read",
         "locked: 2 finding(s), api read",
     ]
     outcomes = {s.run.snapshot.cluster: s.outcome for s in report.scans}
@@ -188,7 +194,7 @@ def test_one_cluster_down_one_locked_one_healthy(fleet: Fleet, engine: Engine) -
     with session_scope(engine) as session:
         rows = session.scalars(select(Scan).order_by(Scan.id)).all()
         stored = sorted((r.source, r.counts["findings"]) for r in rows)
-    assert stored == [("live", 1), ("live", 2), ("live", 4)]
+    assert stored == [("live", 1), ("live", 2), ("live", 6)]
 
     again = scan_fleet(
         fleet.targets, now=NOW, policy=POLICY, connect=connect, probe=fleet.probe, engine=engine
@@ -204,7 +210,7 @@ def test_without_a_store_nothing_is_recorded(fleet: Fleet) -> None:
     report = scan_fleet(
         fleet.targets, now=NOW, policy=POLICY, connect=connect, probe=fleet.probe, concurrency=1
     )
-    assert keyed(report) == expected(fleet)
+    assert keyed(report) == expected(fleet, store=False)
     assert [s.outcome for s in report.scans] == [None, None, None]
 
 
@@ -280,3 +286,5 @@ def test_invalid_arguments() -> None:
         scan_fleet(same, now=datetime(2026, 6, 1, tzinfo=UTC), policy=POLICY)
     with pytest.raises(ValueError, match="concurrency"):
         scan_fleet([], now=NOW, policy=POLICY, concurrency=0)
+    with pytest.raises(ValueError, match="processes"):
+        scan_fleet([], now=NOW, policy=POLICY, processes=0)

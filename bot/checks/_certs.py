@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.core.certs import CertInfo
 from bot.core.finding import Evidence
 from bot.core.resources import ResourceRef
+from bot.core.snapshot import Snapshot
 
 # Coverage subjects of sources that deliver certificates; one usable suffices. Without
 # any of them a certificate check answers UNKNOWN rather than passing on nothing.
@@ -48,20 +49,39 @@ class Judged:
 
 def judged(certs: Iterable[CertInfo]) -> tuple[Judged, ...]:
     """Distinct certificates (by sha256) that are not superseded, sorted by location."""
-    copies: dict[str, list[CertInfo]] = {}
+    # Each location's key is computed once: it is a property that formats a string, and
+    # sorting by it directly would build it again at every comparison.
+    copies: dict[str, list[tuple[str, CertInfo]]] = {}
     for cert in certs:
-        copies.setdefault(cert.sha256, []).append(cert)
-    distinct = []
-    for same in copies.values():
-        same.sort(key=lambda c: c.location.key)
-        distinct.append(Judged(same[0], tuple(c.location for c in same)))
+        copies.setdefault(cert.sha256, []).append((cert.location.key, cert))
+    distinct: list[tuple[str, Judged]] = []
     latest: dict[tuple[str, str], datetime] = {}
-    for j in distinct:
-        lineage = (j.cert.subject, j.cert.spki_sha256)
-        if lineage not in latest or j.cert.not_after > latest[lineage]:
-            latest[lineage] = j.cert.not_after
-    kept = [j for j in distinct if j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]]
-    return tuple(sorted(kept, key=lambda j: j.cert.location.key))
+    for same in copies.values():
+        if len(same) > 1:
+            same.sort(key=_first)  # stable: equal keys keep their order
+        first = same[0][1]
+        locations = tuple(c.location for _, c in same)
+        distinct.append((same[0][0], Judged(first, locations)))
+        lineage = (first.subject, first.spki_sha256)
+        if lineage not in latest or first.not_after > latest[lineage]:
+            latest[lineage] = first.not_after
+    kept = [
+        (key, j)
+        for key, j in distinct
+        if j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
+    ]
+    kept.sort(key=_first)
+    return tuple(j for _, j in kept)
+
+
+def judged_certs(snapshot: Snapshot) -> tuple[Judged, ...]:
+    """``judged`` of a snapshot's certificates; checks read it as
+    ``ctx.derived(judged_certs)``, so it is computed once per run, not once per check."""
+    return judged(snapshot.certificates)
+
+
+def _first(pair: tuple[str, object]) -> str:
+    return pair[0]
 
 
 def issuer_cn(cert: CertInfo) -> str:

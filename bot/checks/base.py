@@ -5,21 +5,27 @@ default ``severity``, ``tags``, the coverage subjects it ``requires``, an option
 ``remediation`` id) and one ``evaluate`` method. The class docstring is the user-facing
 explanation (rationale, a bad and a good example, source) printed by
 ``secbot checks explain``.
+
+Checks share what they derive from a snapshot through ``CheckContext.derived``: the
+runner makes one context per run, so e.g. the distinct certificates (``_certs.judged``)
+are computed once for the four certificate checks that read them, not once each.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar, cast
 
 from bot.core.finding import Evidence, Finding
 from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 from bot.core.snapshot import Snapshot
+
+T = TypeVar("T")
 
 
 class NotEvaluable(Exception):
@@ -28,10 +34,30 @@ class NotEvaluable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """The snapshot under test plus the policy thresholds."""
+    """The snapshot under test plus the policy thresholds.
+
+    ``memo`` holds what ``derived`` computed for this context; it lives as long as the
+    context (one run of the checks on one snapshot) and is never shared between runs.
+    """
 
     snapshot: Snapshot
     policy: CheckPolicy
+    memo: dict[Callable[[Snapshot], object], object] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def derived(self, compute: Callable[[Snapshot], T]) -> T:
+        """``compute(self.snapshot)``, computed at most once per context.
+
+        ``compute`` must be a pure function of the snapshot returning an immutable value
+        (the snapshot is frozen, so the value cannot go stale): every check of the run
+        gets the same object.
+        """
+        try:
+            return cast(T, self.memo[compute])
+        except KeyError:
+            value = self.memo[compute] = compute(self.snapshot)
+            return value
 
 
 class Check(ABC):

@@ -91,7 +91,7 @@ class CertWeakCrypto(Check):
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         now = ctx.snapshot.scanned_at
-        for item in _certs.judged(ctx.snapshot.certificates):
+        for item in ctx.derived(_certs.judged_certs):
             weak = weaknesses(item.cert)
             if not weak or _certs.rotates_by_design(item):
                 continue

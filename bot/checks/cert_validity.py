@@ -41,7 +41,7 @@ class CertExpired(Check):
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         now = ctx.snapshot.scanned_at
-        for item in _certs.judged(ctx.snapshot.certificates):
+        for item in ctx.derived(_certs.judged_certs):
             cert = item.cert
             if cert.not_after > now:
                 continue
@@ -83,7 +83,7 @@ class CertExpiring(Check):
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         now, policy = ctx.snapshot.scanned_at, ctx.policy
-        for item in _certs.judged(ctx.snapshot.certificates):
+        for item in ctx.derived(_certs.judged_certs):
             cert = item.cert
             days = _certs.days_left(cert, now)
             if cert.not_after <= now or days > policy.expiry_info_days:
@@ -131,7 +131,7 @@ class CertNotYetValid(Check):
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         now = ctx.snapshot.scanned_at
-        for item in _certs.judged(ctx.snapshot.certificates):
+        for item in ctx.derived(_certs.judged_certs):
             cert = item.cert
             if cert.not_before <= now or _certs.rotates_by_design(item):
                 continue

@@ -18,6 +18,7 @@ from bot.checks import (
     http_proxy,
     live,
     node_evidence,
+    rotation,
     setting_invalid,
     ssl,
 )
@@ -35,6 +36,7 @@ _MODULES = (
     containerd_registry,
     node_evidence,
     live,
+    rotation,
 )
 
 

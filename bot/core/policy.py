@@ -16,10 +16,16 @@ class CheckPolicy:
     # expiry (too late to react) or re-trigger sooner than this many hours after a rotation.
     auto_rotate_min_hours: int = 72
     auto_rotate_max_hours: int = 8760 - 720
+    # credential-rotation-overdue: a node credential older than this many days is overdue.
+    rotation_max_age_days: int = 180
 
     def __post_init__(self) -> None:
         if not (0 < self.expiry_critical_days <= self.expiry_warning_days <= self.expiry_info_days):
             raise ValueError(
                 "expiry thresholds must satisfy 0 < critical <= warning <= info days, got "
                 f"{self.expiry_critical_days}/{self.expiry_warning_days}/{self.expiry_info_days}"
+            )
+        if self.rotation_max_age_days <= 0:
+            raise ValueError(
+                f"rotation_max_age_days must be positive, got {self.rotation_max_age_days}"
             )

@@ -30,7 +30,8 @@ class CoverageItem:
 
     Subjects: ``settings``, ``setting:<name>``, ``rancher-settings``, ``nodes``, ``events``,
     ``secrets``, ``webhooks``, ``node-files``, ``pki``, ``file:<path>``; the live source
-    adds ``api`` (the API server itself), ``probe`` (TLS endpoints) and ``credentials``.
+    adds ``api`` (the API server itself), ``probe`` (TLS endpoints) and ``credentials``;
+    ``rotations`` is READ when the scan loaded the credential rotations from the store.
     """
 
     subject: str
@@ -140,6 +141,20 @@ class CredentialInfo:
     detail: str = ""  # e.g. "user admin in kubeconfig /x/y" (no secrets)
 
 
+# Credentials an operator rotates by hand and records (security-best-practices.md): the
+# password of user rancher, its SSH keys, the HTTP proxy credentials; all per node.
+CREDENTIAL_KINDS = ("password", "ssh-keys", "proxy-credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class RotationRecord:
+    """The latest recorded rotation of one credential kind on one node (or ``all``)."""
+
+    node: str  # a node name, or "all" (every node of the cluster)
+    kind: str  # one of CREDENTIAL_KINDS
+    rotated_at: datetime  # aware, UTC
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything known about one cluster at ``scanned_at`` from one source."""
@@ -160,6 +175,8 @@ class Snapshot:
     coverage: tuple[CoverageItem, ...] = ()
     endpoints: tuple[TLSEndpoint, ...] = ()  # live TLS probe results (source "live")
     credentials: tuple[CredentialInfo, ...] = ()  # the kubeconfig's own credential (live)
+    # Recorded credential rotations, loaded from the store (coverage subject "rotations").
+    rotations: tuple[RotationRecord, ...] = ()
 
     def coverage_of(self, subject: str) -> CoverageItem:
         """Coverage for ``subject``; unknown subjects count as MISSING."""

@@ -7,6 +7,14 @@ touches a cluster or a file.
 
 Times: a finding's first_seen / last_seen / resolved_at are the ``started_at`` of the
 scan that saw (or stopped seeing) it, so they line up with the scans table.
+
+The certificate inventory (every distinct certificate, not only those with findings) is
+replaced per (cluster, source) in the same transaction, judged like the certificate
+checks judge them (``bot.checks._certs.judged``), so an inventory row's location is the
+resource of any finding about that certificate. A scan that could read no certificate
+source at all keeps the previous inventory: not being able to look is not "no
+certificates". ``load_rotations`` gives a snapshot the recorded credential rotations
+before the checks run.
 """
 
 from __future__ import annotations
@@ -14,18 +22,22 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
 
+from bot.checks import _certs
 from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.severity import Severity
+from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.findings.lifecycle import Changes, OpenState, classify
+from bot.findings.rotations import rotations_for
 from bot.store.db import Session
 from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow
 from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import findings as findings_repo
+from bot.store.repos import inventory as inventory_repo
 from bot.store.repos import scans as scans_repo
 
 Status = Literal["new", "escalated", "unchanged"]
@@ -128,6 +140,8 @@ def record_scan(
         counts=_counts(run, changes),
     )
 
+    _write_inventory(session, cluster_id=cluster.id, scan_id=scan.id, snapshot=snap)
+
     status: dict[str, Status] = {}
     ids: dict[str, int] = {}
     groups: tuple[tuple[Status, tuple[Finding, ...]], ...] = (
@@ -170,6 +184,43 @@ def record_scan(
         ids=ids,
         reopened=changes.reopened,
     )
+
+
+def _write_inventory(
+    session: Session, *, cluster_id: int, scan_id: int, snapshot: Snapshot
+) -> None:
+    if not any(snapshot.covers(subject) for subject in _certs.CERT_SOURCES):
+        return
+    entries = [
+        inventory_repo.CertEntry(
+            sha256=item.cert.sha256,
+            subject=item.cert.subject,
+            issuer=item.cert.issuer,
+            serial=item.cert.serial,
+            not_before=item.cert.not_before,
+            not_after=item.cert.not_after,
+            location_key=item.cert.location.key,
+            is_ca=item.cert.is_ca,
+            auto_renews=_certs.rotates_by_design(item),
+        )
+        for item in _certs.judged(snapshot.certificates)
+    ]
+    inventory_repo.replace(
+        session, cluster_id=cluster_id, source=snapshot.source, scan_id=scan_id, entries=entries
+    )
+
+
+def load_rotations(*, session: Session, snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with the cluster's recorded credential rotations and coverage
+    ``rotations`` READ (a cluster the store does not know yet has none recorded)."""
+    return attach_rotations(snapshot, rotations_for(session=session, cluster=snapshot.cluster))
+
+
+def attach_rotations(snapshot: Snapshot, records: tuple[RotationRecord, ...]) -> Snapshot:
+    """``snapshot`` with ``records`` as its rotations and coverage ``rotations`` READ."""
+    read = CoverageItem("rotations", CoverageStatus.READ, f"{len(records)} record(s) in the store")
+    others = tuple(c for c in snapshot.coverage if c.subject != "rotations")
+    return replace(snapshot, rotations=records, coverage=(*others, read))
 
 
 def record_failed_scan(

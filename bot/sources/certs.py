@@ -2,8 +2,8 @@
 
 Every PEM block of a bundle is decoded on its own, so one bad block is reported as a
 CertProblem naming its position instead of hiding the good ones. Private keys are parsed
-only to derive the fingerprint of their public half (for cert-key-mismatch); the key
-object is dropped at once and never reaches a Snapshot, log or output. ``decode`` never
+only to derive the fingerprint of their public half (for cert-key-mismatch, see
+``bot.sources.keys``); no key material reaches a Snapshot, log or output. ``decode`` never
 raises on malformed input: whatever cannot be read becomes a CertProblem.
 """
 
@@ -13,19 +13,20 @@ import base64
 import binascii
 import functools
 import hashlib
+import operator
 import re
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives import hashes
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from bot.core.certs import CertInfo, CertProblem, KeyInfo
 from bot.core.resources import ResourceRef
+from bot.sources import keys
 
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 _NOWHERE = ResourceRef("", "")
@@ -63,37 +64,27 @@ def _at(location: ResourceRef, index: int) -> ResourceRef:
     return ResourceRef(location.kind, location.name, location.namespace, field_)
 
 
-def _spki_sha256(public_key: object) -> str:
-    der = public_key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
-
-
-def _key_facts(public_key: object) -> tuple[str, int]:
-    if isinstance(public_key, rsa.RSAPublicKey):
-        return "RSA", public_key.key_size
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return "EC", public_key.curve.key_size
-    if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(public_key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    if isinstance(public_key, dsa.DSAPublicKey):
-        return "DSA", public_key.key_size
-    return type(public_key).__name__, 0
-
-
 def _name_attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     attrs = name.get_attributes_for_oid(oid)
     value = attrs[0].value if attrs else ""
     return value if isinstance(value, str) else value.decode(errors="replace")
 
 
-def cert_info(cert: x509.Certificate, *, location: ResourceRef, group: str, index: int) -> CertInfo:
-    """Reduce a parsed certificate to a CertInfo; raises ValueError on broken extensions."""
+def cert_info(
+    cert: x509.Certificate,
+    *,
+    location: ResourceRef,
+    group: str,
+    index: int,
+    der: bytes | None = None,
+) -> CertInfo:
+    """Reduce a parsed certificate to a CertInfo; raises ValueError on broken extensions.
+
+    ``der`` is the DER the certificate was loaded from, when the caller has it: hashing
+    it is cheaper than ``cert.fingerprint`` and gives the same digest.
+    """
     public_key = cert.public_key()
-    key_type, key_bits = _key_facts(public_key)
+    key_type, key_bits = keys.key_facts(public_key)
     try:
         sig_hash = cert.signature_hash_algorithm
     except UnsupportedAlgorithm:
@@ -123,8 +114,12 @@ def cert_info(cert: x509.Certificate, *, location: ResourceRef, group: str, inde
         serial=format(cert.serial_number, "X"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        spki_sha256=_spki_sha256(public_key),
+        sha256=(
+            hashlib.sha256(der).hexdigest()
+            if der is not None
+            else cert.fingerprint(hashes.SHA256()).hex()
+        ),
+        spki_sha256=keys.spki_sha256(public_key),
         key_type=key_type,
         key_bits=key_bits,
         signature_hash=sig_hash.name if sig_hash is not None else "",
@@ -150,11 +145,29 @@ def _parse_cert(raw: bytes, pem: bool) -> CertInfo | str:
     Cached: RKE2 repeats its CA in every file, and a CA bundle sits in many webhook
     configurations; each distinct block is parsed once. Only public material is cached.
     """
-    try:
-        cert = x509.load_pem_x509_certificate(raw) if pem else x509.load_der_x509_certificate(raw)
-        return cert_info(cert, location=_NOWHERE, group="", index=0)
-    except _PARSE_ERRORS as e:
-        return f"certificate does not parse: {_short(e)}"
+    # Odd but loadable certificates (negative serials, ...) warn; that is not our
+    # caller's business, and tests turn these warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            if pem:
+                cert, der = x509.load_pem_x509_certificate(raw), None
+            else:
+                cert, der = x509.load_der_x509_certificate(raw), raw
+            return cert_info(cert, location=_NOWHERE, group="", index=0, der=der)
+        except _PARSE_ERRORS as e:
+            return f"certificate does not parse: {_short(e)}"
+
+
+def clear_cache() -> None:
+    """Forget every parsed certificate (benchmarks start each phase cold with this)."""
+    _parse_cert.cache_clear()
+
+
+# Every CertInfo field after location, group and index (in that order; tested): what a
+# cached parse provides.
+_FACTS = tuple(f.name for f in fields(CertInfo))[3:]
+_facts = operator.attrgetter(*_FACTS)
 
 
 def _decode_cert(
@@ -163,36 +176,21 @@ def _decode_cert(
     parsed = _parse_cert(raw, pem)
     if isinstance(parsed, str):
         out.problems.append(CertProblem(location, parsed))
-    else:
-        out.certs.append(replace(parsed, location=location, group=group, index=index))
+    else:  # built directly: dataclasses.replace costs twice as much, once per certificate
+        out.certs.append(CertInfo(location, group, index, *_facts(parsed)))
 
 
-def _key_info(key: object, *, location: ResourceRef, group: str) -> KeyInfo:
-    public = key.public_key()  # type: ignore[attr-defined]
-    key_type, bits = _key_facts(public)
-    return KeyInfo(location, group, _spki_sha256(public), key_type, bits)
+def _pem_body(body: bytes) -> bytes | None:
+    """The DER of a PEM body made of base64 lines only; None for anything else.
 
-
-# Keys are loaded only to read their public half, never to sign: the (slow, ~ms per RSA
-# key) consistency check of the private numbers is skipped.
-def _decode_key(
-    kind: bytes, block: bytes, *, location: ResourceRef, group: str, out: Decoded
-) -> None:
-    # The reason a key does not load is not reported: an error text could quote it.
-    info = KeyInfo(location=location, group=group, spki_sha256="", key_type="unknown", key_bits=0)
+    Decoding it here and loading DER costs less than ``load_pem_x509_certificate`` and
+    gives the same certificate (and the same parse errors); bodies with headers or
+    stray characters are left to that function as before.
+    """
     try:
-        key: object = (
-            serialization.load_ssh_private_key(block, password=None)
-            if kind == b"OPENSSH PRIVATE KEY"
-            else serialization.load_pem_private_key(
-                block, None, unsafe_skip_rsa_key_validation=True
-            )
-        )
-        info = _key_info(key, location=location, group=group)
-        del key
-    except _PARSE_ERRORS:
-        pass  # encrypted or unsupported: still a key, just not matchable
-    out.keys.append(info)
+        return binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""), strict_mode=True)
+    except binascii.Error:
+        return None
 
 
 def _decode_der(data: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
@@ -202,13 +200,11 @@ def _decode_der(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
     if attempt.certs:
         out.extend(attempt)
         return
-    try:
-        key = serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
-    except _PARSE_ERRORS:
+    key = keys.der_key(data, location=location, group=group)
+    if key is None:
         out.extend(attempt)  # neither: report the certificate parse error
-        return
-    out.keys.append(_key_info(key, location=location, group=group))
-    del key
+    else:
+        out.keys.append(key)
 
 
 def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
@@ -235,7 +231,10 @@ def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
         if kind == b"CERTIFICATE":
             found = True
             here = _at(location, index)
-            if complete:
+            der = _pem_body(data[begin.end() : dashes]) if complete else None
+            if der:
+                _decode_cert(der, pem=False, location=here, group=group, index=index, out=out)
+            elif complete:
                 _decode_cert(block, pem=True, location=here, group=group, index=index, out=out)
             else:
                 out.problems.append(
@@ -244,7 +243,8 @@ def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
             index += 1
         elif kind.endswith(b"PRIVATE KEY"):
             found = True
-            _decode_key(kind, block if complete else b"", location=location, group=group, out=out)
+            block = block if complete else b""
+            out.keys.append(keys.pem_key(kind, block, location=location, group=group))
         else:
             found = found or complete  # CSRs, public keys, CRLs: skipped, not errors
     if not found:
@@ -258,17 +258,13 @@ def decode(data: bytes, *, location: ResourceRef, group: str, allow_der: bool = 
     keys (CSRs, public keys, CRLs) are skipped.
     """
     out = Decoded()
-    # Odd but loadable certificates (negative serials, ...) warn; that is not our
-    # caller's business, and tests turn these warnings into errors.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        if looks_like_pem(data):
-            _decode_pem(data, location=location, group=group, out=out)
-        elif allow_der and data[:1] == b"\x30":
-            _decode_der(data, location=location, group=group, out=out)
-        else:
-            what = "PEM or DER" if allow_der else "PEM"
-            out.problems.append(CertProblem(location, f"no {what} certificate found"))
+    if looks_like_pem(data):
+        _decode_pem(data, location=location, group=group, out=out)
+    elif allow_der and data[:1] == b"\x30":
+        _decode_der(data, location=location, group=group, out=out)
+    else:
+        what = "PEM or DER" if allow_der else "PEM"
+        out.problems.append(CertProblem(location, f"no {what} certificate found"))
     return out
 
 

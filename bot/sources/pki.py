@@ -25,7 +25,6 @@ from bot.errors import InputError
 from bot.sources import certs
 from bot.sources.builder import SnapshotBuilder
 from bot.sources.limits import DEFAULT_LIMITS, Limits
-from bot.sources.yamlsafe import DocumentError, load_documents
 
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".der")
 SNIFF_MAX_BYTES = 1024 * 1024  # files of no known kind are sniffed for PEM up to this size
@@ -233,6 +232,9 @@ def _yaml_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -
 
 
 def _kubeconfig(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
+    # Imported here: only kubeconfig files need YAML, and start-up time counts.
+    from bot.sources.yamlsafe import DocumentError, load_documents
+
     try:
         docs = [d for d in load_documents(data.decode("utf-8")) if d is not None]
     except (UnicodeDecodeError, DocumentError) as e:

@@ -127,7 +127,13 @@ def _ensure_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    if options.get("secbot_read_only"):
+        # A read-only unit (read_scope): a deferred BEGIN lets WAL readers run beside the
+        # writer instead of queueing behind every scan's write lock.
+        conn.exec_driver_sql("BEGIN")
         return
     # IMMEDIATE takes the write lock up front. With a deferred BEGIN, a transaction that
     # reads and then writes (record_scan) fails at once with "database is locked" when
@@ -141,6 +147,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield a session; commit when the block succeeds, roll back when it raises."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """Like session_scope, for units that only read (Slack queries, App Home).
+
+    On SQLite it begins a deferred transaction, so readers never wait for a writer; on
+    PostgreSQL it is an ordinary transaction. Writing in it is a bug (it would fail on
+    SQLite under contention).
+    """
+    with session_scope(engine.execution_options(secbot_read_only=True)) as session:
         yield session
 
 

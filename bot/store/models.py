@@ -1,11 +1,14 @@
-"""ORM models of the store: clusters, scans and findings (DESIGN.md "Data model").
+"""ORM models of the store: clusters, scans, findings, silences, credential rotations and
+the certificate inventory (DESIGN.md "Data model").
 
 Rules the schema encodes:
 - A finding is identified by (cluster, fingerprint); its integer id is what users see as
   ``F-<id>`` and survives resolve / reopen.
 - Timestamps are stored in UTC and always read back timezone-aware (``UTCDateTime``),
   also on SQLite, which has no time zone type.
-- Nothing secret is stored: evidence is non-secret by contract (bot.core.finding).
+- Nothing secret is stored: evidence is non-secret by contract (bot.core.finding); the
+  certificate inventory keeps subjects, serials, fingerprints, dates and locations only.
+- A silence always has a reason and an expiry; removing one keeps the row (removed_at).
 
 Constraint names come from the naming convention so migrations can refer to them.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -32,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.core.resources import ResourceRef
+from bot.core.snapshot import CREDENTIAL_KINDS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -153,3 +158,68 @@ class FindingRow(Base):
             namespace=self.resource_namespace,
             field=self.resource_field,
         )
+
+
+class Silence(Base):
+    """A finding muted by a person until ``expires_at``, for a reason."""
+
+    __tablename__ = "silences"
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expiry"),
+        Index(None, "finding_id", "expires_at"),
+        Index(None, "cluster_id", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(64))  # Slack user id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class CredentialRotation(Base):
+    """A person's record that a node credential was rotated (``node`` may be "all")."""
+
+    __tablename__ = "credential_rotations"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CREDENTIAL_KINDS), name="kind"),
+        Index(None, "cluster_id", "kind", "node"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    node: Mapped[str] = mapped_column(String(253))
+    kind: Mapped[str] = mapped_column(String(32))
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(64))  # Slack user id
+
+
+class CertInventoryRow(Base):
+    """One distinct certificate a scan saw; replaced per (cluster, source) by each scan."""
+
+    __tablename__ = "cert_inventory"
+    __table_args__ = (
+        CheckConstraint(_in("source", SOURCE_KINDS), name="source"),
+        Index(None, "cluster_id", "not_after"),
+        Index(None, "cluster_id", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The ResourceRef key of the first location (what certificate findings are about).
+    location_key: Mapped[str] = mapped_column(Text)
+    is_ca: Mapped[bool] = mapped_column(Boolean)
+    # Renews itself by design (KubeVirt's daily certificates): only matters once expired.
+    auto_renews: Mapped[bool] = mapped_column(Boolean)

@@ -6,6 +6,9 @@ or ``nodes/`` inside is read as a support bundle, any other folder as a PKI fold
 Fail fixtures state the exact findings they expect, one per line, as
 ``# expect: <severity> <resource key>`` in a YAML file or in ``_expect.txt`` in a folder.
 ``# now: <ISO time>`` sets the scan time (default 2026-06-01T00:00:00Z).
+``# rotation: <node|all> <kind> <ISO time>`` adds a recorded credential rotation (what the
+scan loads from the store) and ``# rotations: none`` says none were recorded; either marks
+coverage ``rotations`` READ. Without them it stays MISSING, as with ``--no-store``.
 
 Live fixtures (``<case>-pass.live.yaml`` / ``-fail.live.yaml``) describe a cluster that is
 served by a FakeKubeAPI (plus FakeTLSEndpoint listeners) and read with the real KubeClient
@@ -31,18 +34,21 @@ import json
 import re
 import tempfile
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.core.snapshot import Snapshot
+from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "checks"
 DEFAULT_NOW = datetime(2026, 6, 1, tzinfo=UTC)
 _EXPECT = re.compile(r"^#?\s*expect:\s*(\w+)\s+(\S+)\s*$")
 _NOW = re.compile(r"^#?\s*now:\s*(\S+)\s*$")
+_ROTATION = re.compile(r"^#?\s*rotation:\s*(\S+)\s+(\S+)\s+(\S+)\s*$")
+_NO_ROTATIONS = re.compile(r"^#?\s*rotations:\s*none\s*$")
 # Live fixtures: "{component}" in an expect key -> the host:port its listener got.
 _PLACEHOLDERS: dict[Path, dict[str, str]] = {}
 
@@ -75,8 +81,27 @@ def scan_time(path: Path) -> datetime:
     return DEFAULT_NOW
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _with_rotations(path: Path, snapshot: Snapshot) -> Snapshot:
+    """Apply ``# rotation:`` / ``# rotations: none`` (see the module docstring)."""
+    lines = [line.strip() for line in _directives(path)]
+    found = [m for m in map(_ROTATION.match, lines) if m]
+    if not found and not any(_NO_ROTATIONS.match(line) for line in lines):
+        return snapshot
+    records = tuple(RotationRecord(m.group(1), m.group(2), _time(m.group(3))) for m in found)
+    read = CoverageItem("rotations", CoverageStatus.READ)
+    return replace(snapshot, rotations=records, coverage=(*snapshot.coverage, read))
+
+
 def load(path: Path) -> Snapshot:
     """Read a fixture through the real source that handles its shape."""
+    return _with_rotations(path, _load(path))
+
+
+def _load(path: Path) -> Snapshot:
     now = scan_time(path)
     if path.name.endswith(".live.yaml"):
         snapshot, _PLACEHOLDERS[path] = _read_live(path, now)

@@ -3,24 +3,39 @@ sources and UNKNOWN checks that must not resolve, all-or-nothing writes, no secr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import Engine, select, text
 
-from bot.checks.runner import CheckRun
+from bot.checks.registry import builtin_checks
+from bot.checks.runner import CheckRun, run_checks
 from bot.core.finding import Finding, Unknown
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 from bot.core.snapshot import CoverageItem, CoverageStatus, Snapshot
 from bot.findings import service
-from bot.findings.service import ResolvedFinding, ScanOutcome, record_failed_scan, record_scan
+from bot.findings.rotations import record_rotation
+from bot.findings.service import (
+    ResolvedFinding,
+    ScanOutcome,
+    load_rotations,
+    record_failed_scan,
+    record_scan,
+)
+from bot.findings.silences import silence
+from bot.sources.manifests import read_manifests
 from bot.store import db
-from bot.store.models import Cluster, FindingRow, Scan
+from bot.store.models import CertInventoryRow, Cluster, FindingRow, Scan
+from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import findings as findings_repo
+from tests.sources import b64, ec_key, key_pem, make_cert, pem
 from tests.store.conftest import BACKENDS, migrated_engine
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -297,3 +312,148 @@ def test_inputs_are_validated(engine: Engine) -> None:
             record_scan(session=s, run=_run([A]), started_at=datetime(2026, 1, 1), finished_at=T0)
         with pytest.raises(ValueError, match="unknown source kind 'usb'"):
             record_scan(session=s, run=_run([A], source="usb"), started_at=T0, finished_at=T0)
+
+
+# --- the certificate inventory -------------------------------------------------------------
+
+
+def _tls_secret(name: str, chain: str, key: str = "", ns: str = "default") -> dict[str, object]:
+    data = {"tls.crt": b64(chain)} | ({"tls.key": b64(key)} if key else {})
+    meta = {"name": name, "namespace": ns}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": meta,
+            "data": data}  # fmt: skip
+
+
+def _manifests_snapshot(tmp_path: Path, items: list[dict[str, object]], name: str) -> Snapshot:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return read_manifests([path], cluster="prod", scanned_at=T0)
+
+
+def _inventory(engine: Engine) -> list[tuple[Any, ...]]:
+    with db.session_scope(engine) as s:
+        rows = s.scalars(select(CertInventoryRow).order_by(CertInventoryRow.location_key))
+        return [
+            (r.source, r.scan_id, r.location_key, r.subject, r.not_after, r.is_ca, r.auto_renews)
+            for r in rows
+        ]
+
+
+def _record_snapshot(engine: Engine, snap: Snapshot, hours: int = 0) -> ScanOutcome:
+    return _record(engine, CheckRun(snap, (), (), frozenset()), hours)
+
+
+def test_record_scan_writes_each_distinct_certificate_once(engine: Engine, tmp_path: Path) -> None:
+    ca_key, web_key = ec_key("inv-ca"), ec_key("inv-web")
+    ca = make_cert("inv-ca", key=ca_key, not_after=T0 + timedelta(days=3650), ca=True)
+    web = make_cert(
+        "web.example", key=web_key, not_after=T0 + timedelta(days=20), issuer=(ca.subject, ca_key)
+    )
+    renewed = make_cert(
+        "web.example", key=web_key, not_after=T0 + timedelta(days=400), issuer=(ca.subject, ca_key)
+    )
+    virt_key = ec_key("kubevirt")
+    virt = make_cert("kubevirt.io:system:client", key=virt_key, not_after=T0 + timedelta(days=1))
+    snap = _manifests_snapshot(
+        tmp_path,
+        [
+            _tls_secret("web-tls", pem(web, ca), key_pem(web_key)),
+            _tls_secret("web-new", pem(renewed, ca), ns="zz"),  # supersedes web (same key)
+            _tls_secret("kubevirt-handler", pem(virt), ns="harvester-system"),
+        ],
+        "inv",
+    )
+    out = _record_snapshot(engine, snap)
+    facts = {c.location.key: c for c in snap.certificates}
+    ca_at = "Secret/default/web-tls#data.tls.crt[1]"  # first of its two places, by key
+    new_at = "Secret/zz/web-new#data.tls.crt[0]"
+    virt_at = "Secret/harvester-system/kubevirt-handler#data.tls.crt[0]"
+    assert _inventory(engine) == [
+        ("manifests", out.scan_id, ca_at, "CN=inv-ca", ca.not_valid_after_utc, True, False),
+        ("manifests", out.scan_id, virt_at, "CN=kubevirt.io:system:client",
+         T0 + timedelta(days=1), False, True),
+        ("manifests", out.scan_id, new_at, "CN=web.example", T0 + timedelta(days=400), False,
+         False),
+    ]  # fmt: skip
+    with db.session_scope(engine) as s:
+        row = s.scalars(
+            select(CertInventoryRow).where(CertInventoryRow.location_key == new_at)
+        ).one()
+        fact = facts[new_at]
+        assert (row.sha256, row.serial, row.issuer, row.not_before) == (
+            fact.sha256,
+            fact.serial,
+            "CN=inv-ca",
+            fact.not_before,
+        )
+
+
+def test_inventory_is_replaced_per_source_and_kept_when_not_readable(
+    engine: Engine, tmp_path: Path
+) -> None:
+    def secret_with(cn: str, days: int) -> dict[str, object]:
+        cert = make_cert(cn, key=ec_key(cn), not_after=T0 + timedelta(days=days))
+        return _tls_secret(cn, pem(cert))
+
+    a = _manifests_snapshot(tmp_path, [secret_with("a", 10), secret_with("b", 20)], "ab")
+    _record_snapshot(engine, a)
+    live = replace(_manifests_snapshot(tmp_path, [secret_with("c", 30)], "c"), source="live")
+    live_scan = _record_snapshot(engine, live, 1).scan_id
+    again = _record_snapshot(engine, _manifests_snapshot(tmp_path, [secret_with("b", 20)], "b"), 2)
+
+    def names() -> list[tuple[str, str, int]]:
+        return [(src, key.split("/")[2][:1], scan) for src, scan, key, *_ in _inventory(engine)]
+
+    assert names() == [("manifests", "b", again.scan_id), ("live", "c", live_scan)]
+    # A scan that could read no certificate source (no Secrets, webhooks, PKI...) and a
+    # failed scan leave the inventory as it was: not looking is not "no certificates".
+    _record_snapshot(engine, Snapshot("prod", "manifests", "nodes.yaml", T0), 3)
+    with db.session_scope(engine) as s:
+        _record_failure(s, origin="ctx", error="refused", at=_hours(4))
+    assert names() == [("manifests", "b", again.scan_id), ("live", "c", live_scan)]
+
+
+def test_no_secret_reaches_the_new_tables(engine: Engine, tmp_path: Path) -> None:
+    # Mirrors tests/test_canary.py: a private key in ssl-certificates and in a TLS Secret,
+    # a proxy password in http-proxy; scanned with every check, then silenced and rotated.
+    key = ec_key("canary-ui")
+    cert = make_cert("ui.example", key=key, not_after=T0 + timedelta(days=5), dns=("ui.example",))
+    password = "CanaryProxyPw-5e1f"
+    proxy = f"http://canaryuser:{password}@proxy.corp.example:3128"
+    setting = {"apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting"}
+    snap = _manifests_snapshot(
+        tmp_path,
+        [
+            setting | {"metadata": {"name": "ssl-certificates"}, "value": json.dumps(
+                {"publicCertificate": pem(cert), "privateKey": key_pem(key), "ca": ""})},
+            setting | {"metadata": {"name": "http-proxy"}, "value": json.dumps(
+                {"httpProxy": proxy, "noProxy": "10.0.0.0/8"})},
+            _tls_secret("ui-tls", pem(cert), key_pem(key)),
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "harv1"}, "status": {}},
+        ],
+        "canary",
+    )  # fmt: skip
+    with db.session_scope(engine) as s:
+        clusters_repo.get_or_create(s, name="prod", now=T0)
+        record_rotation(session=s, cluster="prod", node="all", kind="password", by="U1", now=T0)
+    with db.session_scope(engine) as s:
+        snap = load_rotations(session=s, snapshot=snap)
+        out = record_scan(
+            session=s, run=run_checks(snap, builtin_checks()), started_at=T0, finished_at=T0
+        )
+    with db.session_scope(engine) as s:
+        for finding_id in out.ids.values():
+            silence(session=s, finding_id=finding_id, duration=timedelta(days=1),
+                    reason=f"proxy {proxy} rotates soon", owner="U1", now=T0)  # fmt: skip
+    body = [ln for ln in key_pem(key).splitlines() if ln and not ln.startswith("-----")]
+    canaries = [password, b64(key_pem(key)), *body]
+    dump: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for table in ("silences", "credential_rotations", "cert_inventory", "findings", "scans"):
+            dump[table] = [str(r) for r in conn.execute(text(f"SELECT * FROM {table}")).all()]
+    assert all(dump.values()), dump  # every table has rows, so the check below means something
+    checks = {r.check_id for r in _rows(engine).values()}
+    assert {"http-proxy-credentials", "cert-expiring", "credential-rotation-overdue"} <= checks
+    everything = "\n".join(line for rows in dump.values() for line in rows)
+    assert [c for c in canaries if c in everything] == []
+    assert "http://canaryuser:****@proxy.corp.example:3128" in everything

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+from dataclasses import replace
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.resources import ResourceRef
+from bot.sources import certs, objects
 from bot.sources.certs import Decoded, decode, decode_field, looks_like_pem
 from tests.sources import at, b64, ec_key, key_pem, leaf, make_cert, pem, resign_sha1
 
@@ -106,26 +111,6 @@ def test_der_certificate_and_der_key() -> None:
     assert keys.problems == []
     junk = decode(b"\x30\x03abc", location=LOC, group="g", allow_der=True)
     assert [p.reason.split(":")[0] for p in junk.problems] == ["certificate does not parse"]
-
-
-def test_keys_keep_only_the_public_fingerprint() -> None:
-    out = decode((pem(SERVER) + key_pem(SERVER_KEY)).encode(), location=LOC, group="g")
-    (key,) = out.keys
-    assert (key.spki_sha256, key.key_type, key.key_bits) == (_spki(SERVER_KEY), "EC", 256)
-    assert key.spki_sha256 == out.certs[0].spki_sha256
-    body = "".join(key_pem(SERVER_KEY).splitlines()[1:-1])
-    assert body[:40] not in repr(out)
-
-
-def test_encrypted_key_is_a_key_without_fingerprint() -> None:
-    encrypted = SERVER_KEY.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pass"),
-    )
-    out = decode(encrypted, location=LOC, group="g")
-    assert [(k.spki_sha256, k.key_type, k.key_bits) for k in out.keys] == [("", "unknown", 0)]
-    assert out.problems == []
 
 
 def test_rsa_and_sha1_facts() -> None:
@@ -250,3 +235,51 @@ def test_decoded_sans_drive_the_hostname_match() -> None:
     # Go clients (fleet-agent) ignore the CN: a CN-only certificate covers no host.
     assert (covers(cn_only, "test-ca"), covers(cn_only, "other")) == (False, False)
     assert server_host("") == "" and server_host("https://[::1") == ""
+
+
+def _armoured(der: bytes, *, width: int, newline: str) -> bytes:
+    body = base64.b64encode(der).decode()
+    lines = [body[i : i + width] for i in range(0, len(body), width)]
+    text = newline.join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+    return (text + newline).encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([SERVER, OTHER, CA]),
+    st.integers(1, 40).map(lambda n: n * 4),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_pem_read_as_der_gives_what_the_pem_loader_gives(
+    cert: x509.Certificate, width: int, newline: str, indent: str
+) -> None:
+    """Plain base64 bodies are decoded here and loaded as DER; anything else (indented
+    lines) still goes to cryptography's PEM loader: the outcome is the same either way."""
+    block = _armoured(cert.public_bytes(serialization.Encoding.DER), width=width, newline=newline)
+    block = block.replace(newline.encode(), (newline + indent).encode())
+    block = block.replace(f"{newline}{indent}-----".encode(), f"{newline}-----".encode())
+    reference = certs._parse_cert.__wrapped__(block, True)  # the loader, uncached
+    out = decode(block, location=LOC, group="g")
+    here = ResourceRef("Secret", "web", "default", "data.tls.crt[0]")
+    if isinstance(reference, str):
+        assert [(p.location, p.reason) for p in out.problems] == [(here, reference)]
+    else:
+        assert out.certs == [replace(reference, location=here, group="g", index=0)]
+
+
+def test_a_repeated_certificate_is_copied_field_for_field() -> None:
+    """The second copy comes from the parse cache: every fact is the first one's."""
+    first, second = decode(pem(SERVER, SERVER).encode(), location=LOC, group="g").certs
+    assert second == replace(first, location=replace(LOC, field="data.tls.crt[1]"), index=1)
+    assert first.sha256 == SERVER.fingerprint(hashes.SHA256()).hex()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ABCDab09+/=\n\r é-_", max_size=24))
+def test_secret_values_are_read_as_strict_base64(text: str) -> None:
+    try:
+        expected = base64.b64decode(text, validate=True) if text else None
+    except (binascii.Error, ValueError):
+        expected = None
+    assert objects._b64(text) == expected

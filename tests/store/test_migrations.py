@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from sqlalchemy import Engine, inspect, make_url, text
 from bot.errors import UserError
 from bot.store import db
 from bot.store.models import Base
+from bot.store.repos import clusters
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"alembic_version", "clusters", "scans", "findings"}
+TABLES_0001 = {"alembic_version", "clusters", "scans", "findings"}
+TABLES = TABLES_0001 | {"silences", "credential_rotations", "cert_inventory"}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -57,6 +60,19 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     assert db.schema_status(engine)[0] is None
     db.upgrade(engine)
     assert _tables(engine) == TABLES
+
+
+def test_downgrade_one_step_keeps_the_data_of_the_older_schema(engine: Engine) -> None:
+    # 0002 only adds tables: going back to 0001 drops them and leaves existing rows alone.
+    with db.session_scope(engine) as session:
+        clusters.get_or_create(session, name="prod", now=datetime(2026, 11, 28, tzinfo=UTC))
+    db.downgrade(engine, "0001")
+    assert _tables(engine) == TABLES_0001
+    assert db.schema_status(engine)[0] == "0001"
+    db.upgrade(engine)
+    assert _tables(engine) == TABLES
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM clusters")).scalars().all() == ["prod"]
 
 
 def test_migration_connection_is_prepared_and_restored(backend: str, empty_url: str) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from bot.core.finding import Finding
@@ -294,3 +294,32 @@ def test_concurrent_read_then_write_transactions_queue_instead_of_failing(engine
     assert errors == []
     with db.session_scope(engine) as s:
         assert [c.name for c in clusters.list_all(s)] == ["c0", "c1", "c2", "c3"]
+
+
+def test_read_scope_reads_beside_a_writer(tmp_path: Path) -> None:
+    """SQLite: a read-only unit does not wait for a writer holding the write lock."""
+    import threading
+    import time as _time
+
+    from bot.store.db import read_scope, session_scope
+
+    engine = db.make_engine(f"sqlite:///{tmp_path}/r.db")
+    db.upgrade(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with session_scope(engine) as session:
+            session.execute(text("SELECT 1"))
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(5)
+    start = _time.monotonic()
+    with read_scope(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM clusters")).scalar_one() == 0
+    waited = _time.monotonic() - start
+    release.set()
+    thread.join(5)
+    assert waited < 1.0  # a BEGIN IMMEDIATE here would have waited for busy_timeout (5 s)

@@ -22,6 +22,12 @@ def get(session: Session, finding_id: int) -> FindingRow | None:
     return session.get(FindingRow, finding_id)
 
 
+def get_for_update(session: Session, finding_id: int) -> FindingRow | None:
+    """Like ``get``, but locks the row (PostgreSQL) so concurrent changes to the finding's
+    silences queue up; SQLite's BEGIN IMMEDIATE already serialises writers."""
+    return session.get(FindingRow, finding_id, with_for_update=True)
+
+
 def get_by_fingerprint(session: Session, *, cluster_id: int, fingerprint: str) -> FindingRow | None:
     """Return the finding of a cluster with this fingerprint, or None."""
     query = select(FindingRow).where(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Scan
@@ -64,3 +64,20 @@ def for_cluster(session: Session, *, cluster_id: int, limit: int = 50) -> list[S
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def latest_per_cluster(
+    session: Session, *, cluster_ids: Iterable[int] | None = None
+) -> dict[int, Scan]:
+    """cluster id -> its most recently started scan (failed ones included), in one query."""
+    rank = (
+        func.row_number()
+        .over(partition_by=Scan.cluster_id, order_by=(Scan.started_at.desc(), Scan.id.desc()))
+        .label("rank")
+    )
+    ranked = select(Scan.id, rank)
+    if cluster_ids is not None:
+        ranked = ranked.where(Scan.cluster_id.in_(list(cluster_ids)))
+    newest = ranked.subquery()
+    query = select(Scan).join(newest, newest.c.id == Scan.id).where(newest.c.rank == 1)
+    return {scan.cluster_id: scan for scan in session.scalars(query)}

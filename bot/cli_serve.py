@@ -1,0 +1,110 @@
+"""`secbot serve`: the long-running bot (Slack app now; the scheduler joins it later).
+
+Modes, chosen from the settings:
+
+* ``SLACK_BOT_TOKEN`` and ``SLACK_APP_TOKEN``: Socket Mode (no public ingress needed);
+* ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``: HTTP mode on ``SECBOT_HTTP_PORT``,
+  path ``/slack/events``, every request signature-checked;
+* no ``SLACK_BOT_TOKEN``: Slack is not configured; serve says so once and prints what it
+  would post (console sink), and keeps running for the scheduler.
+
+SIGINT and SIGTERM stop it cleanly: connections closed, running Slack jobs finished,
+queued ones dropped, the database engine disposed. Slack libraries are imported only in
+bot.slack; this module composes.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.store.db import Engine
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM (previous handlers restored afterwards)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals can only be caught in the main thread (embedded use)
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _say(message: str) -> None:
+    click.echo(f"secbot: {message}", err=True)
+
+
+@click.command()
+@click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP mode: listen address.")
+@click.option("--port", type=int, help="HTTP mode: port (default: SECBOT_HTTP_PORT, 3000).")
+def serve(db_url: str | None, host: str, port: int | None) -> None:
+    """Run the Slack bot until SIGINT/SIGTERM (Socket Mode, HTTP mode, or console only)."""
+    from bot import wiring
+    from bot.errors import UserError
+
+    settings = wiring.settings_for_command()
+    if settings.slack_bot_token is not None and not (
+        settings.slack_app_token or settings.slack_signing_secret
+    ):
+        raise UserError(
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+            "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them"
+        )
+    engine = wiring.open_store(settings, url=db_url)
+    try:
+        with _stop_on_signals() as stop:
+            if settings.slack_bot_token is None:
+                from bot.slack.console import ConsoleSink
+
+                ConsoleSink(sys.stdout).announce()
+                while not stop.wait(0.5):
+                    pass
+            else:
+                _run_slack(settings, engine=engine, host=host, port=port, stop=stop)
+        _say("stopped")
+    finally:
+        engine.dispose()
+
+
+def _run_slack(
+    settings: Settings, *, engine: Engine, host: str, port: int | None, stop: threading.Event
+) -> None:
+    from bot import wiring
+    from bot.slack.app import build_app
+    from bot.slack.runtime import serve_http, serve_socket_mode
+
+    services = wiring.slack_services(settings, engine=engine)
+    try:
+        app = build_app(settings=settings, services=services)
+        if settings.slack_app_token is not None:
+            token = settings.slack_app_token.get_secret_value()
+            serve_socket_mode(
+                app, app_token=token, stop=stop, ready=lambda how: _say(f"connected ({how})")
+            )
+        else:
+            serve_http(
+                app,
+                host=host,
+                port=port if port is not None else settings.http_port,
+                stop=stop,
+                ready=lambda url: _say(f"listening on {url} (HTTP mode)"),
+            )
+    finally:
+        services.worker.shutdown(wait=True)

@@ -1,0 +1,115 @@
+"""The typed commands the slash-command parser (``bot.slack.commands``) produces.
+
+One frozen, hashable dataclass per subcommand, holding only checked values (a finding's
+number, a duration, a severity, names that have the shape of a cluster or node name);
+``subcommand`` names the subcommand each one answers (its key in ``blocks.help.USAGE``).
+``UsageError`` is the parser's one error: bad arguments, with the usage line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar, TypeAlias
+
+from bot.core.severity import Severity
+from bot.errors import UserError
+from bot.slack.blocks.common import DEFAULT_COMMAND
+from bot.slack.blocks.help import usage_line
+
+DEFAULT_WITHIN_DAYS = 30
+
+
+class UsageError(UserError):
+    """Bad arguments for one subcommand; ``usage`` is its usage line."""
+
+    def __init__(self, subcommand: str, problem: str, *, command: str = DEFAULT_COMMAND) -> None:
+        self.subcommand = subcommand
+        self.problem = problem
+        self.command = command
+        self.usage = usage_line(subcommand, command=command)
+        super().__init__(f"{problem}. Usage: {self.usage}")
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    subcommand: ClassVar[str] = "help"
+    unknown: str | None = None  # the word that was not a subcommand, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Clusters:
+    subcommand: ClassVar[str] = "clusters"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    subcommand: ClassVar[str] = "status"
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    subcommand: ClassVar[str] = "scan"
+    cluster: str | None = None  # None: every cluster ("scan" and "scan all")
+
+
+@dataclass(frozen=True, slots=True)
+class Certs:
+    subcommand: ClassVar[str] = "certs"
+    cluster: str | None = None
+    within_days: int = DEFAULT_WITHIN_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    subcommand: ClassVar[str] = "findings"
+    cluster: str | None = None
+    severity: Severity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Show:
+    subcommand: ClassVar[str] = "show"
+    finding_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    subcommand: ClassVar[str] = "silence"
+    finding_id: int
+    duration: timedelta
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsilence:
+    subcommand: ClassVar[str] = "unsilence"
+    finding_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    subcommand: ClassVar[str] = "rotated"
+    kind: str
+    node: str  # a node name or "all"
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetSetting:
+    subcommand: ClassVar[str] = "get"
+    name: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    """fix / approve / reject / audit: answered "not enabled" until remediation lands."""
+
+    subcommand: str
+
+
+ReadCommand: TypeAlias = Help | Clusters | Status | Certs | Findings | Show | GetSetting
+ChangeCommand: TypeAlias = Scan | Silence | Unsilence | Rotated | Remediation
+Command: TypeAlias = ReadCommand | ChangeCommand

@@ -1,0 +1,1 @@
+"""Tests of the Slack app: pure Block Kit builders, parser, listeners."""

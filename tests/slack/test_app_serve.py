@@ -1,0 +1,151 @@
+"""`secbot serve` as a real process: console mode without Slack credentials, HTTP mode
+against the fake Slack Web API, a clean exit on SIGTERM/SIGINT, and refused half-configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli_serve import serve
+from bot.errors import UserError
+from bot.slack.console import BANNER
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import FORM_TYPE, signed, slash_command
+from tests.slack.conftest import SECRET, Fleet, text_of
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _lines(stream: IO[str], into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+class Serving:
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.stdout: queue.Queue[str] = queue.Queue()
+        self.stderr: queue.Queue[str] = queue.Queue()
+        for stream, into in ((proc.stdout, self.stdout), (proc.stderr, self.stderr)):
+            assert stream is not None
+            threading.Thread(target=_lines, args=(stream, into), daemon=True).start()
+
+    def wait_line(self, lines: queue.Queue[str], needle: str, timeout: float = 30) -> str:
+        seen = []
+        while True:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"{needle!r} not printed; saw {seen}") from None
+            seen.append(line)
+            if needle in line:
+                return line
+
+    def stop(self, sig: signal.Signals) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        rest_out = "".join(iter_queue(self.stdout))
+        rest_err = "".join(iter_queue(self.stderr))
+        return code, rest_out, rest_err
+
+
+def iter_queue(lines: queue.Queue[str]) -> Iterator[str]:
+    while True:
+        try:
+            yield lines.get(timeout=0.5)
+        except queue.Empty:
+            return
+
+
+@contextmanager
+def serving(env: dict[str, str], tmp_path: Path) -> Iterator[Serving]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SECBOT_", "SLACK_"))}
+    base |= {
+        "PYTHONPATH": str(REPO),
+        "SECBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "SECBOT_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli_serve import serve; serve()"],
+        env=base | env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield Serving(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_console_mode_says_so_once_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with serving({}, tmp_path) as bot:
+        assert bot.wait_line(bot.stdout, "Slack is not configured") == BANNER + "\n"
+        code, out, err = bot.stop(signal.SIGTERM)
+    assert code == 0
+    assert "Slack is not configured" not in out  # once
+    assert "secbot: stopped" in err
+
+
+def test_http_mode_answers_signed_commands_and_stops_on_sigint(
+    tmp_path: Path, slack: FakeSlackAPI, fleet: Fleet
+) -> None:
+    port = free_port()
+    env = {
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.url,
+        "SECBOT_HTTP_PORT": str(port),
+        "SECBOT_CLUSTERS_FILE": str(fleet.clusters_file),
+    }
+    with serving(env, tmp_path) as bot:
+        line = bot.wait_line(bot.stderr, "listening on")
+        assert (
+            line.strip() == f"secbot: listening on http://0.0.0.0:{port}/slack/events (HTTP mode)"
+        )
+        body = slash_command("clusters")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/slack/events",
+            data=body.encode(),
+            headers=signed(body, secret=SECRET, content_type=FORM_TYPE),
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert "*prod* · " in text_of(json.loads(answer.read()))
+        code, _out, err = bot.stop(signal.SIGINT)
+    assert code == 0 and "secbot: stopped" in err
+    assert [c.method for c in slack.calls] == ["auth.test"]
+    assert slack.token not in err
+
+
+def test_a_bot_token_alone_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SECBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    result = CliRunner().invoke(serve, [], standalone_mode=False)
+    assert isinstance(result.exception, UserError)
+    assert str(result.exception) == (
+        "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+        "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them"
+    )
