@@ -243,3 +243,13 @@ def test_console_script_runs(sample: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "critical" in proc.stdout
+
+
+def test_db_upgrade_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path}/db.db"
+    code, out, _ = run(["db", "status", "--db", url], capsys)
+    assert code == 0 and out.startswith("revision none, head ") and "behind" in out
+    code, out, _ = run(["db", "upgrade", "--db", url], capsys)
+    assert code == 0 and out.startswith("database schema at ")
+    code, out, _ = run(["db", "status", "--db", url], capsys)
+    assert code == 0 and out.strip().endswith("(current)")

@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -29,6 +28,7 @@ import yaml
 from tests.fakes.kube_routes import KubeServer
 from tests.fakes.kube_store import KubeStore, Validator
 from tests.fakes.kube_types import JSON, Attrs, FailRule, Recorded, ResourceType
+from tests.fakes.serving import BackgroundServer
 from tests.fakes.tls import FakeTLSEndpoint, self_signed, server_context
 
 __all__ = ["FakeKubeAPI", "FakeTLSEndpoint", "Recorded"]
@@ -46,7 +46,7 @@ VERSION = {
 }
 
 
-class FakeKubeAPI:
+class FakeKubeAPI(BackgroundServer):
     """Fake kube-apiserver; a context manager (``start``/``close``) serving on ``url``."""
 
     def __init__(
@@ -81,42 +81,13 @@ class FakeKubeAPI:
         self._server = KubeServer((host, 0), self, ctx)
         self.host: str = host
         self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
-    # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeKubeAPI:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-kube-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+    def _after_close(self) -> None:
         self._server.drop_connections()
-
-    def __enter__(self) -> FakeKubeAPI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- objects --------------------------------------------------------------------------------
     def add(self, obj: Mapping[str, Any]) -> JSON:

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fakes.serving import BackgroundServer
 from tests.fakes.slack_requests import SlackError, check_blocks, message_content, need, read_params
 
 JSON = dict[str, Any]
@@ -47,7 +48,7 @@ class Call:
         return self.status == 200 and answer.get("ok") is True
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(BackgroundServer):
     """Fake Slack Web API; a context manager (``start``/``close``); thread-safe."""
 
     def __init__(self, *, token: str = "xoxb-test", latency: float = 0.0) -> None:
@@ -65,7 +66,6 @@ class FakeSlackAPI:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.api = self
         self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -74,27 +74,6 @@ class FakeSlackAPI:
 
     def response_url(self, key: str = "r1") -> str:
         return f"http://127.0.0.1:{self.port}/response/{key}"
-
-    def start(self) -> FakeSlackAPI:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeSlackAPI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- failures and observation ---------------------------------------------------------------
     def fail(

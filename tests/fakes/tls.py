@@ -16,12 +16,13 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.fakes.serving import BackgroundServer
 
 Pem = bytes | str
 
@@ -114,7 +115,7 @@ class _TLSHandler(socketserver.BaseRequestHandler):
             conn.close()
 
 
-class FakeTLSEndpoint:
+class FakeTLSEndpoint(BackgroundServer):
     """A TLS listener on ``host:port`` (port 0: any free port) serving a fixed chain."""
 
     def __init__(
@@ -128,7 +129,6 @@ class FakeTLSEndpoint:
         self._server = _TLSServer((host, port), server_context(chain_pem, key_pem))
         self.host: str = host
         self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def handshakes(self) -> int:
@@ -139,32 +139,3 @@ class FakeTLSEndpoint:
     def server_names(self) -> list[str | None]:
         """The SNI name of each ClientHello (None when the client sent none)."""
         return list(self._server.server_names)
-
-    def start(self) -> FakeTLSEndpoint:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-tls-{self.host}:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeTLSEndpoint:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
