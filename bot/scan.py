@@ -7,6 +7,7 @@ results are recorded in one transaction: a bad input never leaves a partial scan
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -107,12 +108,27 @@ def read_snapshots(
         from bot.sources.pki import read_pki
 
         pki_snaps = []
+        folders = list(dict.fromkeys(p.resolve() for p in request.pki))  # each folder once
+        request = replace(request, pki=tuple(folders))
         for folder in request.pki:
             say(f"reading PKI folder {folder}")
             name = request.cluster_name or _default_name(request.pki[0])
             pki_snaps.append(read_pki(folder, cluster=name, scanned_at=now, limits=limits))
         snapshots.append(merge_pki(pki_snaps, request.pki))
     return snapshots
+
+
+def pki_labels(folders: Sequence[Path]) -> list[str]:
+    """Distinct, stable labels for several PKI folders: their paths below the common parent
+    (``server/tls`` and ``agent`` for /var/lib/rancher/rke2/{server/tls,agent})."""
+    resolved = [f.resolve() for f in folders]
+    if len(resolved) == 1:
+        return [_default_name(resolved[0])]
+    common = Path(os.path.commonpath(resolved))
+    labels = [p.name if p == common else p.relative_to(common).as_posix() for p in resolved]
+    if len(set(labels)) != len(labels):  # a folder given twice, or one inside another
+        labels = [p.as_posix().lstrip("/") for p in resolved]
+    return labels
 
 
 def merge_pki(snaps: Sequence[Snapshot], folders: Sequence[Path]) -> Snapshot:
@@ -144,7 +160,8 @@ def merge_pki(snaps: Sequence[Snapshot], folders: Sequence[Path]) -> Snapshot:
             ),
         )
 
-    labelled = [prefixed(_default_name(f), s) for s, f in zip(snaps, folders, strict=True)]
+    labels = pki_labels(folders)
+    labelled = [prefixed(label, s) for s, label in zip(snaps, labels, strict=True)]
     first = labelled[0]
     coverage: dict[str, CoverageItem] = {}
     for snap in labelled:

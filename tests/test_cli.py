@@ -253,3 +253,25 @@ def test_db_upgrade_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0 and out.startswith("database schema at ")
     code, out, _ = run(["db", "status", "--db", url], capsys)
     assert code == 0 and out.strip().endswith("(current)")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:1/test",  # nothing listens there
+        "sqlite:///{tmp}/notadb.db",
+        "/plain/path.db",
+    ],
+    ids=["down", "not-a-database", "not-a-url"],
+)
+def test_unusable_database_is_one_line_exit_2(
+    url: str, sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notadb.db").write_bytes(b"this is not sqlite" * 100)
+    code, out, err = run(
+        ["scan", "--bundle", str(sample), "--db", url.format(tmp=tmp_path), "--at", AT], capsys
+    )
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("secbot: error: ")
+    assert "Traceback" not in out + err

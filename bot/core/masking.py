@@ -55,3 +55,11 @@ def contains_credentials(url: str) -> bool:
 def mask_secret(value: str) -> str:
     """Replace a secret with a fixed mask; the length is not revealed."""
     return MASK if value else ""
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+
+
+def mask_text(text: str) -> str:
+    """Mask the credentials of every URL in free text (coverage notes, errors, reasons)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url_credentials(m.group(0)), text)

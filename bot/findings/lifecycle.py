@@ -11,17 +11,21 @@ current finding is exactly one of:
   though the stored row still takes the new values).
 
 A previously open finding that is absent now is ``resolved`` only when this scan could
-have seen it: the scan's source is the source that last reported it, and its check was
-evaluated this time. A check that answered UNKNOWN, or a source that does not cover
-the finding (a PKI folder cannot see Harvester settings), must never resolve anything.
+have seen it: the scan's source is the source that last reported it, its check was
+evaluated this time, and the scan could read the resource itself (``visible``). A check
+that answered UNKNOWN, a source that does not cover the finding (a PKI folder cannot see
+Harvester settings), or a part of the source that was unreadable this time (Secrets
+forbidden while webhooks were read; an endpoint that did not answer the probe) must never
+resolve anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 
 from bot.core.finding import Finding
+from bot.core.resources import ResourceRef
 from bot.core.severity import Severity, tier_rank
 
 
@@ -33,6 +37,7 @@ class OpenState:
     tier: str | None
     source: str
     check_id: str
+    resource: ResourceRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ def classify(
     current: Iterable[Finding],
     source: str,
     evaluated: Set[str],
+    visible: Callable[[ResourceRef], bool] = lambda _ref: True,
 ) -> Changes:
     """Classify this scan's findings against the stored state (see module docstring)."""
     new: list[Finding] = []
@@ -97,7 +103,10 @@ def classify(
     resolved = sorted(
         fp
         for fp, before in open_before.items()
-        if fp not in seen and before.source == source and before.check_id in evaluated
+        if fp not in seen
+        and before.source == source
+        and before.check_id in evaluated
+        and (before.resource is None or visible(before.resource))
     )
     return Changes(
         new=tuple(new),

