@@ -152,7 +152,11 @@ def proxy_assignments(text: str) -> dict[str, str]:
         for m in [entry] if entry else _ASSIGNMENT.finditer(line):
             # An unquoted YAML value ends at " #" (a comment, which is not shown).
             value = (m.group("value") or "").split(" #", 1)[0].strip().strip("\"'")
-            found.setdefault(m.group("name").upper(), mask_url_credentials(value)[:MAX_TEXT])
+            # A quote or " #" inside a password cuts the value before its "@": what is
+            # left would be the start of the password, unmasked. Show none of it then.
+            cut = "@" in line[m.start("name") :] and "@" not in value
+            shown = "****" if cut else mask_url_credentials(value)[:MAX_TEXT]
+            found.setdefault(m.group("name").upper(), shown)
     return found
 
 

@@ -50,3 +50,17 @@ def test_repeated_scalar_alias_is_refused() -> None:
     text = 'a: &x "' + "A" * 100_000 + '"\nb: [' + ", ".join(["*x"] * 2000) + "]\n"
     with pytest.raises(DocumentError):
         list(load_documents(text))
+
+
+def test_oem_proxy_value_cut_inside_a_password_is_masked_whole() -> None:
+    from bot.checks.node_evidence import proxy_assignments
+
+    assert proxy_assignments('Environment=HTTP_PROXY=http://user:Se"cret@proxy:3128') == {
+        "HTTP_PROXY": "****"
+    }
+    assert proxy_assignments('    HTTPS_PROXY: "http://user:pa #ss@proxy:3128"') == {
+        "HTTPS_PROXY": "****"
+    }
+    assert proxy_assignments("    HTTP_PROXY: http://user:pw@proxy:3128") == {
+        "HTTP_PROXY": "http://user:****@proxy:3128"
+    }
