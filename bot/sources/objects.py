@@ -144,7 +144,11 @@ def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> 
             builder.keys.extend(decoded.keys)
         elif field == "value":
             builder_decode(builder, text.encode(), loc, group)
-    return redact_private_keys(raw, newline="\\n")
+    # Redact the decoded strings, not the raw text: JSON escapes (\u002d for "-") would
+    # hide a key from a regex on the raw value.
+    return json.dumps(
+        {k: redact_private_keys(v) if isinstance(v, str) else v for k, v in doc.items()}
+    )
 
 
 def builder_decode(builder: SnapshotBuilder, data: bytes, loc: ResourceRef, group: str) -> None:

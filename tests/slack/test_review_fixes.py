@@ -64,3 +64,25 @@ def test_oem_proxy_value_cut_inside_a_password_is_masked_whole() -> None:
     assert proxy_assignments("    HTTP_PROXY: http://user:pw@proxy:3128") == {
         "HTTP_PROXY": "http://user:****@proxy:3128"
     }
+
+
+def test_ssl_certificates_key_hidden_by_json_escapes_is_redacted(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from bot.sources.manifests import read_manifests
+
+    key = "-----BEGIN EC PRIVATE KEY-----\nCANARYKEYBODY\n-----END EC PRIVATE KEY-----\n"
+    value = json.dumps({"publicCertificate": "", "privateKey": key}).replace(
+        "-----BEGIN", "\\u002d----BEGIN"
+    )
+    setting = {
+        "apiVersion": "harvesterhci.io/v1beta1",
+        "kind": "Setting",
+        "metadata": {"name": "ssl-certificates"},
+        "value": value,
+    }
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(setting), encoding="utf-8")
+    snap = read_manifests([path], cluster="c", scanned_at=datetime(2026, 6, 1, tzinfo=UTC))
+    assert "CANARYKEYBODY" not in repr(snap)
