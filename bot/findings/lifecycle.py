@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity, tier_rank
+from bot.core.snapshot import CoverageStatus, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +116,34 @@ def classify(
         resolved=tuple(resolved),
         reopened=frozenset(reopened),
     )
+
+
+_WEBHOOK_KINDS = frozenset(
+    {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
+)
+
+
+def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
+    """Could this snapshot have seen ``ref``? Only then may its absence resolve a finding.
+
+    Checks that accept any of several inputs (the certificate checks) still decide when one
+    input was unreadable; what lived in that input must stay open, not resolve.
+    """
+    answered = {e.key for e in snapshot.endpoints if e.error is None}
+    explicit = {c.subject: c for c in snapshot.coverage}
+
+    def visible(ref: ResourceRef) -> bool:
+        if ref.kind == "Secret":
+            return snapshot.covers("secrets")
+        if ref.kind in _WEBHOOK_KINDS:
+            return snapshot.covers("webhooks")
+        if ref.kind == "Setting":
+            return snapshot.setting_coverage(ref.name).usable
+        if ref.kind == "TLSEndpoint":
+            return ref.name in answered
+        if ref.kind == "File":
+            item = explicit.get(f"file:{ref.name}")
+            return item is None or item.status != CoverageStatus.ERROR
+        return True
+
+    return visible

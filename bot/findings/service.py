@@ -20,7 +20,7 @@ before the checks run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
@@ -29,10 +29,9 @@ from bot.checks import _certs
 from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.masking import mask_text
-from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
-from bot.findings.lifecycle import Changes, OpenState, classify
+from bot.findings.lifecycle import Changes, OpenState, classify, visible_in
 from bot.findings.rotations import rotations_for
 from bot.store.db import Session
 from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow
@@ -69,9 +68,8 @@ class ScanOutcome:
     reopened: frozenset[str] = field(default_factory=frozenset)  # subset of the "new" ones
 
 
-def mask_credentials(text: str) -> str:
-    """Replace the credentials of any URL in ``text`` (one masker for the whole bot)."""
-    return mask_text(text)
+# The store's text columns (origin, coverage details, reasons) go through the one masker.
+mask_credentials = mask_text
 
 
 def _validate(*, source: str, started_at: datetime, finished_at: datetime) -> None:
@@ -92,37 +90,6 @@ def _open_state(row: FindingRow) -> OpenState:
         check_id=row.check_id,
         resource=row.resource,
     )
-
-
-_WEBHOOK_KINDS = frozenset(
-    {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
-)
-
-
-def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
-    """Could this snapshot have seen ``ref``? Only then may its absence resolve a finding.
-
-    Checks that accept any of several inputs (the certificate checks) still decide when one
-    input was unreadable; what lived in that input must stay open, not resolve.
-    """
-    answered = {e.key for e in snapshot.endpoints if e.error is None}
-    explicit = {c.subject: c for c in snapshot.coverage}
-
-    def visible(ref: ResourceRef) -> bool:
-        if ref.kind == "Secret":
-            return snapshot.covers("secrets")
-        if ref.kind in _WEBHOOK_KINDS:
-            return snapshot.covers("webhooks")
-        if ref.kind == "Setting":
-            return snapshot.setting_coverage(ref.name).usable
-        if ref.kind == "TLSEndpoint":
-            return ref.name in answered
-        if ref.kind == "File":
-            item = explicit.get(f"file:{ref.name}")
-            return item is None or item.status != CoverageStatus.ERROR
-        return True
-
-    return visible
 
 
 def _counts(run: CheckRun, changes: Changes) -> dict[str, int]:
