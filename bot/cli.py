@@ -21,6 +21,7 @@ import click
 
 from bot.cli_clusters import clusters
 from bot.cli_db import db
+from bot.cli_scheduler import digest, scheduler
 from bot.cli_serve import serve
 
 log = logging.getLogger("secbot")
@@ -141,6 +142,7 @@ def scan(
         else []
     )
     engine = None if no_store else wiring.open_store(settings, url=db_url)
+    routing = None if engine is None else _routing(settings, targets)
     progress = _progress() if fmt == "table" and sys.stderr.isatty() else None
     report = ScanReport()
     if not request.empty:
@@ -151,6 +153,7 @@ def scan(
             limits=wiring.input_limits(settings),
             engine=engine,
             progress=progress,
+            routing=routing,
         )
     if targets:
         from functools import partial
@@ -170,6 +173,7 @@ def scan(
             checks=select_checks(check_ids),
             engine=engine,
             progress=progress,
+            routing=routing,
         )
         report.scans.extend(fleet.scans)
     from bot.output.emit import emit
@@ -253,9 +257,26 @@ def checks_explain(check_id: str) -> None:
     click.echo(check.doc())
 
 
+def _routing(settings: Any, targets: list[Any]) -> Any:
+    """Where the transitions this scan records are announced (``secbot serve`` sends
+    them): live targets' own channels; for offline inputs, the clusters file's when it
+    loads (a broken one must not stop a bundle scan), else the alert channel alone."""
+    from bot import wiring
+    from bot.errors import UserError
+
+    if not targets:
+        try:
+            targets = wiring.configured_targets(settings)
+        except UserError:
+            targets = []
+    return wiring.notify_routing(settings, targets)
+
+
 cli.add_command(clusters)
 cli.add_command(serve)
 cli.add_command(db)
+cli.add_command(scheduler)
+cli.add_command(digest)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""`secbot serve`: the long-running bot (Slack app now; the scheduler joins it later).
+"""`secbot serve`: the long-running bot: the Slack app and the scheduler in one process.
 
 Modes, chosen from the settings:
 
@@ -8,15 +8,16 @@ Modes, chosen from the settings:
 * no ``SLACK_BOT_TOKEN``: Slack is not configured; serve says so once and prints what it
   would post (console sink), and keeps running for the scheduler.
 
-SIGINT and SIGTERM stop it cleanly: connections closed, running Slack jobs finished,
-queued ones dropped, the database engine disposed. Slack libraries are imported only in
-bot.slack; this module composes.
+In every mode the scheduler (bot.scheduler) runs the jobs: scans of the clusters file's
+clusters, the daily digest, the outbox dispatcher, silence expiry; with several replicas
+only the leader runs them. SIGINT and SIGTERM stop it cleanly: scheduler jobs finished,
+connections closed, running Slack jobs finished, queued ones dropped, the database
+engine disposed. Slack libraries are imported only in bot.slack; this module composes.
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,11 +72,15 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     try:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
-                from bot.slack.console import ConsoleSink
-
-                ConsoleSink(sys.stdout).announce()
-                while not stop.wait(0.5):
-                    pass
+                scheduler = wiring.scheduler_service(
+                    settings, engine=engine, sink=wiring.sink(settings), say=_say
+                )
+                scheduler.start()
+                try:
+                    while not stop.wait(0.5):
+                        pass
+                finally:
+                    scheduler.stop()
             else:
                 _run_slack(settings, engine=engine, host=host, port=port, stop=stop)
         _say("stopped")
@@ -91,6 +96,14 @@ def _run_slack(
     from bot.slack.runtime import serve_http, serve_socket_mode
 
     services = wiring.slack_services(settings, engine=engine)
+    scheduler = wiring.scheduler_service(
+        settings,
+        engine=engine,
+        sink=wiring.sink(settings),
+        say=_say,
+        runner=services.scan_runner,
+    )
+    scheduler.start()
     try:
         app = build_app(settings=settings, services=services)
         if settings.slack_app_token is not None:
@@ -107,4 +120,5 @@ def _run_slack(
                 ready=lambda url: _say(f"listening on {url} (HTTP mode)"),
             )
     finally:
+        scheduler.stop()
         services.worker.shutdown(wait=True)

@@ -7,11 +7,13 @@ they never show in a repr or a log line.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.durations import parse_duration
 from bot.errors import UserError
 
 DEFAULT_DATABASE_URL = "sqlite:///secbot.db"
@@ -72,6 +74,84 @@ class Settings(BaseSettings):
     slash_command: str = Field(default="/harvester", pattern=r"^/[a-z0-9_-]{1,31}$")
     worker_threads: int = Field(default=4, ge=1, le=64, description="slow Slack work pool")
     rotation_max_age_days: int = Field(default=180, ge=1, description="credential rotation policy")
+
+    # Scheduler and notifications (``secbot serve``).
+    alert_channel: str | None = Field(
+        default=None, description="channel for critical/warning alerts: #name or C… id"
+    )
+    digest_channel: str | None = Field(
+        default=None, description="channel for the daily digest (default: the alert channel)"
+    )
+    digest_at: str = Field(default="09:00", description="HH:MM in SECBOT_TIMEZONE")
+    digest_grace: str = Field(default="6h", description="a missed digest is still sent this late")
+    scan_interval: str = Field(default="6h", description="how often every cluster is scanned")
+    outbox_interval_seconds: int = Field(default=5, ge=1, le=300, description="dispatcher tick")
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="then dead-letter")
+    leader: str = Field(
+        default="auto",
+        pattern=r"^(auto|none|postgres|kubernetes)$",
+        description="leader election: auto (PostgreSQL lock on PostgreSQL, none on SQLite)",
+    )
+    leader_lease: str = Field(
+        default="secbot/secbot-leader", description="namespace/name of the Kubernetes Lease"
+    )
+    leader_cluster: str | None = Field(
+        default=None,
+        description="clusters-file entry whose API holds the Lease (default: in-cluster)",
+    )
+
+    @property
+    def scan_interval_delta(self) -> timedelta:
+        return parse_duration(self.scan_interval)
+
+    @property
+    def digest_grace_delta(self) -> timedelta:
+        return parse_duration(self.digest_grace)
+
+    @property
+    def digest_time(self) -> tuple[int, int]:
+        """SECBOT_DIGEST_AT as (hour, minute)."""
+        hour, minute = self.digest_at.split(":")
+        return int(hour), int(minute)
+
+    @field_validator("scan_interval", "digest_grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)  # ValueError names the expected form
+        return value.strip()
+
+    @field_validator("digest_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        import re
+
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value.strip())
+        if match is None:
+            raise ValueError(f"{value!r} is not a time of day like 09:00 (24-hour HH:MM)")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("alert_channel", "digest_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"#[a-z0-9_-][a-z0-9_.-]{0,79}|[CG][A-Z0-9]{8,20}", value):
+            raise ValueError(f"{value!r} must be '#channel-name' or a channel id (C…)")
+        return value
+
+    @field_validator("leader_lease")
+    @classmethod
+    def _lease(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(
+            r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", value
+        ):
+            raise ValueError(f"{value!r} must be namespace/name of a Lease")
+        return value
 
     @property
     def operator_ids(self) -> tuple[str, ...]:

@@ -36,3 +36,7 @@ class TemporaryError(BotError):
     def __init__(self, message: str, *, delay: float = 60.0) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class RateLimited(TemporaryError):
+    """The far end asked us to slow down (HTTP 429); ``delay`` is its Retry-After."""

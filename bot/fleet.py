@@ -42,6 +42,7 @@ from bot.errors import BotError
 from bot.findings.service import attach_rotations
 from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeForbidden, KubeUnauthorized
+from bot.notify.routing import Routing
 from bot.scan import ClusterScan, ScanReport
 from bot.sources.live import read_live
 from bot.sources.tlsprobe import ProbeOptions
@@ -139,8 +140,10 @@ def scan_fleet(
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
     progress: Callable[[str], None] | None = None,
+    routing: Routing | None = None,
 ) -> ScanReport:
-    """Scan every target, at most ``concurrency`` at once; record each when ``engine``.
+    """Scan every target, at most ``concurrency`` at once; record each when ``engine``
+    (and, with ``routing``, plan its notifications in the same transaction).
 
     ``processes`` > 1 spreads the targets over that many worker processes (see the
     module docstring); ``connect`` and ``checks`` must then be picklable (module-level
@@ -166,7 +169,7 @@ def scan_fleet(
     )
     for index, run in runs:
         target = targets[index]
-        scans[target.name] = _record(run, now=now, engine=engine, clock=clock)
+        scans[target.name] = _record(run, now=now, engine=engine, clock=clock, routing=routing)
         api = run.snapshot.coverage_of("api")
         say(f"{target.name}: {len(run.findings)} finding(s), api {api.status.value}")
     return ScanReport(scans=[scans[name] for name in names])
@@ -297,13 +300,17 @@ def _record(
     now: datetime,
     engine: Engine | None,
     clock: Callable[[], datetime] | None,
+    routing: Routing | None,
 ) -> ClusterScan:
     if engine is None:
         return ClusterScan(run=run, started_at=now)
     from bot.findings.service import record_scan
+    from bot.notify.plan import plan_scan
     from bot.store.db import session_scope
 
     finished = clock() if clock else now
     with session_scope(engine) as session:
         outcome = record_scan(session=session, run=run, started_at=now, finished_at=finished)
+        if routing is not None:
+            plan_scan(session=session, outcome=outcome, routing=routing, at=now)
     return ClusterScan(run=run, outcome=outcome, started_at=now)

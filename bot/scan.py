@@ -21,6 +21,7 @@ from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageItem, Snapshot
 from bot.errors import UserError
+from bot.notify.routing import Routing
 from bot.sources.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -188,8 +189,10 @@ def scan(
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
     progress: Callable[[str], None] | None = None,
+    routing: Routing | None = None,
 ) -> ScanReport:
-    """Scan every input of ``request``; record in the store when ``engine`` is given."""
+    """Scan every input of ``request``; record in the store when ``engine`` is given (and,
+    with ``routing``, plan the notifications in the same transaction)."""
     if request.empty:
         raise UserError(
             "nothing to scan: give --bundle, --manifests or --pki (see secbot scan --help)"
@@ -210,10 +213,13 @@ def scan(
         report.scans = [ClusterScan(run=r, started_at=now) for r in runs]
         return report
     from bot.findings.service import record_scan
+    from bot.notify.plan import plan_scan
     from bot.store.db import session_scope
 
     with session_scope(engine) as session:
         for run in runs:
             outcome = record_scan(session=session, run=run, started_at=now, finished_at=finished)
+            if routing is not None:
+                plan_scan(session=session, outcome=outcome, routing=routing, at=now)
             report.scans.append(ClusterScan(run=run, outcome=outcome, started_at=now))
     return report

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import Settings, load_settings
@@ -18,8 +19,13 @@ from bot.sources.limits import Limits, MiB
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bot.kube.client import KubeTarget, Timeouts
-    from bot.slack.services import SlackServices
+    from bot.kube.client import KubeClient, KubeTarget, Timeouts
+    from bot.notify.dispatcher import Dispatcher
+    from bot.notify.routing import Routing
+    from bot.notify.sinks import Renderer, Sink
+    from bot.scheduler.jobs import JobSpec
+    from bot.scheduler.service import SchedulerService
+    from bot.slack.services import ScanRunner, SlackServices
     from bot.sources.tlsprobe import ProbeOptions
     from bot.store.db import Engine
 
@@ -100,27 +106,226 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def slack_services(settings: Settings, *, engine: Engine) -> SlackServices:
-    """Everything the Slack listeners call: store, clock, live scans, kube access, policy."""
-    from functools import partial
+def configured_targets(settings: Settings) -> list[KubeTarget]:
+    """The clusters file's clusters; none when there is no clusters file (``serve`` then
+    schedules no scans: bundles and manifests are scanned from the CLI)."""
+    from bot.kube.client import load_targets
 
+    return load_targets(settings.clusters_file) if settings.clusters_file else []
+
+
+def notify_routing(settings: Settings, targets: list[KubeTarget] | None = None) -> Routing:
+    """Alert and digest channels: the settings, and per-cluster overrides of ``targets``
+    (default: the clusters file's, when there is one)."""
+    from bot.notify.routing import Routing
+
+    chosen = configured_targets(settings) if targets is None else targets
+    return Routing(
+        alert_channel=settings.alert_channel,
+        digest_channel=settings.digest_channel,
+        per_cluster={t.name: t.slack_channel for t in chosen if t.slack_channel},
+    )
+
+
+def _policy_or_fail(settings: Settings) -> CheckPolicy:
     from bot.errors import UserError
-    from bot.kube.client import KubeClient
-    from bot.slack.services import build_services, fleet_scanner
 
     try:
-        policy = check_policy(settings)
+        return check_policy(settings)
     except ValueError as e:
         raise UserError(f"{e}; fix SECBOT_EXPIRY_*_DAYS") from None
-    connect = partial(KubeClient.connect, timeouts=kube_timeouts(settings))
-    runner = fleet_scanner(
-        policy=policy,
-        connect=connect,
+
+
+def _connect(settings: Settings) -> Callable[[KubeTarget], KubeClient]:
+    from functools import partial
+
+    from bot.kube.client import KubeClient
+
+    return partial(KubeClient.connect, timeouts=kube_timeouts(settings))
+
+
+def scan_runner(settings: Settings, *, engine: Engine, routing: Routing) -> ScanRunner:
+    """Live scans that record each cluster and plan its notifications."""
+    from bot.slack.services import fleet_scanner
+
+    return fleet_scanner(
+        policy=_policy_or_fail(settings),
+        connect=_connect(settings),
         probe=probe_options(settings),
         concurrency=settings.scan_concurrency,
         engine=engine,
         clock=_utcnow,
+        routing=routing,
     )
+
+
+def slack_services(
+    settings: Settings, *, engine: Engine, routing: Routing | None = None
+) -> SlackServices:
+    """Everything the Slack listeners call: store, clock, live scans, kube access, policy."""
+    from bot.slack.services import build_services
+
+    runner = scan_runner(settings, engine=engine, routing=routing or notify_routing(settings))
     return build_services(
-        settings, engine=engine, clock=_utcnow, scan_runner=runner, connect=connect, policy=policy
+        settings,
+        engine=engine,
+        clock=_utcnow,
+        scan_runner=runner,
+        connect=_connect(settings),
+        policy=_policy_or_fail(settings),
+    )
+
+
+def renderer(settings: Settings) -> Renderer:
+    from zoneinfo import ZoneInfo
+
+    from bot.slack.blocks.render import SlackRenderer
+
+    return SlackRenderer(tz=ZoneInfo(settings.timezone), command=settings.slash_command)
+
+
+def sink(settings: Settings) -> Sink:
+    """Slack when SLACK_BOT_TOKEN is set, else the console (announced once)."""
+    if settings.slack_bot_token is None:
+        from bot.notify.console import ConsoleSink
+
+        console = ConsoleSink(sys.stdout)
+        console.announce()
+        return console
+    from bot.slack.sink import slack_sink
+
+    return slack_sink(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+
+
+def dispatcher(settings: Settings, *, engine: Engine, sink: Sink) -> Dispatcher:
+    from bot.notify.dispatcher import Dispatcher, Policy
+
+    return Dispatcher(
+        engine=engine,
+        sink=sink,
+        renderer=renderer(settings),
+        clock=_utcnow,
+        policy=Policy(max_attempts=settings.outbox_max_attempts),
+    )
+
+
+def scheduler_jobs(
+    settings: Settings,
+    *,
+    engine: Engine,
+    targets: list[KubeTarget],
+    dispatch: Dispatcher | None,
+    runner: ScanRunner | None = None,
+) -> list[JobSpec]:
+    """The job table from the settings and the clusters; ``dispatch`` None (``scheduler
+    list``) builds the table without anything that could post."""
+    from zoneinfo import ZoneInfo
+
+    from bot.errors import UserError
+    from bot.notify.digest import plan_digests
+    from bot.notify.plan import plan_expired_silences
+    from bot.scheduler.jobs import JobActions, build_jobs
+    from bot.store.db import session_scope
+
+    route = notify_routing(settings, targets)
+    scans = runner or scan_runner(settings, engine=engine, routing=route)
+    by_name = {t.name: t for t in targets}
+    tz = ZoneInfo(settings.timezone)
+
+    def scan(name: str) -> None:
+        scans([by_name[name]])
+
+    def digest(fire: datetime) -> None:
+        day = fire.astimezone(tz).date().isoformat()
+        with session_scope(engine) as session:
+            plan_digests(
+                session=session, routing=route, clusters=list(by_name), day=day, now=_utcnow()
+            )
+        send()
+
+    def send() -> None:
+        if dispatch is None:
+            raise UserError("nothing is sent from here; `secbot serve` sends the outbox")
+        dispatch.run_once()
+
+    def expire(now: datetime) -> None:
+        from bot.store.repos import claims
+
+        with session_scope(engine) as session:
+            plan_expired_silences(session=session, routing=route, now=now)
+            # Claims older than any slot that can still come due are history.
+            claims.prune(session, before=now - timedelta(days=30))
+
+    actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
+    return build_jobs(settings=settings, targets=targets, actions=actions)
+
+
+def scheduler_service(
+    settings: Settings,
+    *,
+    engine: Engine,
+    sink: Sink,
+    say: Callable[[str], None],
+    runner: ScanRunner | None = None,
+) -> SchedulerService:
+    """The scheduler of ``secbot serve``: jobs, claims, leader election, heartbeats."""
+    from bot.scheduler.leader import choose_gate
+    from bot.scheduler.runner import JobRunner
+    from bot.scheduler.service import SchedulerService, make_holder
+
+    targets = configured_targets(settings)
+    jobs = scheduler_jobs(
+        settings,
+        engine=engine,
+        targets=targets,
+        dispatch=dispatcher(settings, engine=engine, sink=sink),
+        runner=runner,
+    )
+    holder = make_holder()
+    lease_target = _lease_target(settings, targets)
+    gate = choose_gate(
+        settings,
+        engine,
+        holder=holder,
+        connect_lease=_lease_connect(lease_target) if lease_target is not None else None,
+    )
+    return SchedulerService(
+        jobs=jobs,
+        runner=JobRunner(engine, _utcnow, holder, jobs),
+        gate=gate,
+        engine=engine,
+        clock=_utcnow,
+        holder=holder,
+        say=say,
+        workers=settings.scan_concurrency,
+    )
+
+
+def _lease_connect(target: KubeTarget) -> Callable[[], KubeClient]:
+    """A client for the Lease with short timeouts: a renewal must finish well within the
+    lease, or a slow API server costs the leadership while we wait."""
+    from functools import partial
+
+    from bot.kube.client import KubeClient
+    from bot.kube.lease import LEASE_TIMEOUTS
+
+    return partial(KubeClient.connect, target, timeouts=LEASE_TIMEOUTS)
+
+
+def _lease_target(settings: Settings, targets: list[KubeTarget]) -> KubeTarget | None:
+    """Where the Kubernetes Lease lives: the named clusters-file entry, else in-cluster."""
+    from bot.errors import UserError
+    from bot.kube.client import KubeTarget
+
+    if settings.leader != "kubernetes":
+        return None
+    if settings.leader_cluster is None:
+        return KubeTarget(name="in-cluster", in_cluster=True)
+    for target in targets:
+        if target.name == settings.leader_cluster:
+            return target
+    raise UserError(
+        f"SECBOT_LEADER_CLUSTER {settings.leader_cluster!r} is not in the clusters file"
     )

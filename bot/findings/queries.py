@@ -29,12 +29,14 @@ from bot.core.severity import Severity, tier_rank
 from bot.errors import UserError
 from bot.findings.views import CertView, ClusterStatus, FindingView
 from bot.store.db import Session
-from bot.store.models import CertInventoryRow, Cluster, FindingRow, Silence
+from bot.store.models import Cluster, FindingRow, Silence
 from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import inventory as inventory_repo
 from bot.store.repos import scans as scans_repo
 from bot.store.repos import silences as silences_repo
+from bot.store.repos.findings import OpenBrief
+from bot.store.repos.inventory import InventoryItem
 
 _SHORT_ID = re.compile(r"(?:[Ff]-)?([0-9]{1,10})")
 MAX_ID = 2**31 - 1  # findings.id is a 32-bit INTEGER on PostgreSQL
@@ -74,6 +76,11 @@ def _check_meta(check_id: str) -> tuple[str, str | None]:
     except KeyError:  # a check that no longer exists: its stored findings still show
         return check_id, None
     return check.title, check.remediation
+
+
+def check_title(check_id: str) -> str:
+    """The title of a check (its id when the check no longer exists)."""
+    return _check_meta(check_id)[0]
 
 
 def _evidence(raw: Mapping[str, object]) -> dict[str, JSONScalar | tuple[JSONScalar, ...]]:
@@ -173,11 +180,11 @@ def get_finding(*, session: Session, finding_id: int, now: datetime) -> FindingV
     return _view(row, cluster=cluster.name, silence=silence)
 
 
-def _finding_per_location(rows: Iterable[FindingRow]) -> dict[tuple[int, str], int]:
-    def preference(r: FindingRow) -> tuple[bool, int, int]:
+def _finding_per_location(rows: Iterable[OpenBrief]) -> dict[tuple[int, str], int]:
+    def preference(r: OpenBrief) -> tuple[bool, int, int]:
         return (r.check_id not in _EXPIRY_CHECKS, -Severity(r.severity).rank, r.id)
 
-    best: dict[tuple[int, str], FindingRow] = {}
+    best: dict[tuple[int, str], OpenBrief] = {}
     for r in rows:
         key = (r.cluster_id, r.resource.key)
         if key not in best or preference(r) < preference(best[key]):
@@ -185,10 +192,8 @@ def _finding_per_location(rows: Iterable[FindingRow]) -> dict[tuple[int, str], i
     return {key: r.id for key, r in best.items()}
 
 
-def _open_rows(session: Session, cluster_ids: list[int] | None) -> list[FindingRow]:
-    if cluster_ids is not None and len(cluster_ids) == 1:
-        return findings_repo.list_open(session, cluster_id=cluster_ids[0])
-    return findings_repo.list_open(session)
+def _open_rows(session: Session, cluster_ids: list[int] | None) -> list[OpenBrief]:
+    return findings_repo.open_briefs(session, cluster_ids=cluster_ids)
 
 
 def _inventory(
@@ -196,13 +201,13 @@ def _inventory(
     *,
     cluster_ids: list[int] | None,
     names: Mapping[int, str],
-    open_rows: list[FindingRow],
+    open_rows: list[OpenBrief],
     now: datetime,
 ) -> list[CertView]:
     """The current certificates of some clusters, deduplicated, soonest expiry first."""
-    newest: dict[tuple[int, str], tuple[CertInventoryRow, tuple[datetime, int]]] = {}
-    for row, started in inventory_repo.current(session, cluster_ids=cluster_ids):
-        key, seen = (row.cluster_id, row.location_key), (started, row.scan_id)
+    newest: dict[tuple[int, str], tuple[InventoryItem, tuple[datetime, int]]] = {}
+    for row in inventory_repo.current(session, cluster_ids=cluster_ids):
+        key, seen = (row.cluster_id, row.location_key), (row.scan_started_at, row.scan_id)
         if key not in newest or seen > newest[key][1]:
             newest[key] = (row, seen)
     about = _finding_per_location(open_rows)
@@ -234,15 +239,23 @@ def _scope(session: Session, cluster: str | None) -> tuple[list[int] | None, dic
 
 
 def expiring_certs(
-    *, session: Session, cluster: str | None, within_days: int, now: datetime, limit: int = 500
+    *,
+    session: Session,
+    cluster: str | None,
+    within_days: int,
+    now: datetime,
+    limit: int = 500,
+    open_rows: list[OpenBrief] | None = None,
 ) -> list[CertView]:
     """Certificates that expire within ``within_days`` of ``now`` (expired ones included),
-    soonest first, from the current inventory: every certificate, not only findings."""
+    soonest first, from the current inventory: every certificate, not only findings.
+    ``open_rows``: the open findings in scope, when the caller has them already."""
     if within_days < 0:
         raise UserError("the window must be 0 days or more, e.g. --within 30d")
     cluster_ids, names = _scope(session, cluster)
     until = now + timedelta(days=within_days)
-    open_rows = _open_rows(session, cluster_ids)
+    if open_rows is None:
+        open_rows = _open_rows(session, cluster_ids)
     certs = _inventory(session, cluster_ids=cluster_ids, names=names, open_rows=open_rows, now=now)
     return [c for c in certs if c.not_after <= until][: max(limit, 0)]
 

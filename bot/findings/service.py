@@ -36,6 +36,7 @@ from bot.findings.rotations import rotations_for
 from bot.store.db import Session
 from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow
 from bot.store.repos import clusters as clusters_repo
+from bot.store.repos import events as events_repo
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import inventory as inventory_repo
 from bot.store.repos import scans as scans_repo
@@ -66,6 +67,12 @@ class ScanOutcome:
     resolved: tuple[ResolvedFinding, ...]
     ids: Mapping[str, int]  # fingerprint -> finding id (F-<id>)
     reopened: frozenset[str] = field(default_factory=frozenset)  # subset of the "new" ones
+    # finding id -> the finding_events row of its transition in this scan (new, reopened,
+    # escalated, resolved); notification dedupe keys name these rows.
+    events: Mapping[int, int] = field(default_factory=dict)
+    cluster: str = ""
+    # finding id -> (severity, tier) before this scan, for the escalated ones
+    previous: Mapping[int, tuple[Severity, str | None]] = field(default_factory=dict)
 
 
 # The store's text columns (origin, coverage details, reasons) go through the one masker.
@@ -118,6 +125,7 @@ def record_scan(
         raise ValueError(f"findings of other clusters {strangers} in a scan of {snap.cluster!r}")
 
     cluster = clusters_repo.get_or_create(session, name=snap.cluster, now=started_at)
+    clusters_repo.lock(session, cluster)
     rows = {r.fingerprint: r for r in findings_repo.for_cluster(session, cluster_id=cluster.id)}
     changes = classify(
         open_before={fp: _open_state(r) for fp, r in rows.items() if r.state == STATE_OPEN},
@@ -148,6 +156,8 @@ def record_scan(
 
     status: dict[str, Status] = {}
     ids: dict[str, int] = {}
+    events: dict[int, int] = {}
+    previous: dict[int, tuple[Severity, str | None]] = {}
     groups: tuple[tuple[Status, tuple[Finding, ...]], ...] = (
         ("new", changes.new),
         ("escalated", changes.escalated),
@@ -167,11 +177,16 @@ def record_scan(
                     seen_at=started_at,
                 )
             else:
+                if label == "escalated":
+                    previous[row.id] = (Severity(row.severity), row.tier)
                 findings_repo.refresh(
                     row, finding=finding, source=snap.source, scan_id=scan.id, seen_at=started_at
                 )
             status[fp] = label
             ids[fp] = row.id
+            if label != "unchanged":
+                event = "reopened" if fp in changes.reopened else label
+                events[row.id] = events_repo.add(session, row=row, event=event, at=started_at).id
 
     _end_silences(session, changes=changes, ids=ids, at=started_at)
 
@@ -179,6 +194,7 @@ def record_scan(
     for fp in changes.resolved:
         row = rows[fp]
         findings_repo.resolve(row, at=started_at)
+        events[row.id] = events_repo.add(session, row=row, event="resolved", at=started_at).id
         resolved.append(
             ResolvedFinding(row.id, fp, row.check_id, row.resource.key, Severity(row.severity))
         )
@@ -189,6 +205,9 @@ def record_scan(
         resolved=tuple(resolved),
         ids=ids,
         reopened=changes.reopened,
+        events=events,
+        cluster=snap.cluster,
+        previous=previous,
     )
 
 

@@ -21,6 +21,7 @@ from bot.findings.views import SilenceView, short_id
 from bot.store.db import Session
 from bot.store.models import STATE_RESOLVED, Cluster, FindingRow, Silence
 from bot.store.repos import clusters as clusters_repo
+from bot.store.repos import events as events_repo
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import silences as silences_repo
 
@@ -95,6 +96,7 @@ def silence(
         created_at=now,
         expires_at=now + duration,
     )
+    events_repo.add(session, row=row, event="silenced", at=now, actor=owner)
     return _view(added, _cluster_name(session, row.cluster_id))
 
 
@@ -107,6 +109,8 @@ def unsilence(*, session: Session, finding_id: int, owner: str, now: datetime) -
     active = silences_repo.active(session, now=now, finding_ids=[row.id])
     for old in active:
         silences_repo.remove(old, at=now, by=owner)
+    if active:
+        events_repo.add(session, row=row, event="unsilenced", at=now, actor=owner)
     return bool(active)
 
 

@@ -209,6 +209,36 @@ class KubeClient:
             query.append(("dryRun", "All"))
         return self._call("PATCH", path, query=query, body=body, content_type=_MERGE_PATCH)
 
+    def create(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        field_manager: str = "secbot",
+    ) -> dict[str, Any]:
+        """POST a new object; KubeConflict (409) if one of that name exists. Never retried."""
+        path = resource_path(api_version=api_version, kind=kind, namespace=namespace)
+        query = [("fieldManager", field_manager)]
+        return self._call("POST", path, query=query, body=body, content_type="application/json")
+
+    def replace(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        field_manager: str = "secbot",
+    ) -> dict[str, Any]:
+        """PUT the whole object. With ``metadata.resourceVersion`` in ``body`` it is
+        conditional: a stale one gives KubeConflict (409). Never retried."""
+        path = resource_path(api_version=api_version, kind=kind, namespace=namespace, name=name)
+        query = [("fieldManager", field_manager)]
+        return self._call("PUT", path, query=query, body=body, content_type="application/json")
+
     def can_i(
         self, *, verb: str, resource: str, group: str = "", namespace: str | None = None
     ) -> bool:

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ class KubeTarget:
     slack_channel: str | None = None
     role: str = "harvester"
     vip: str | None = None  # Harvester VIP for the TLS probe (else ConfigMap harvester-system/vip)
+    scan_interval: timedelta | None = None  # scheduled scans (None: SECBOT_SCAN_INTERVAL)
 
     def __post_init__(self) -> None:
         # A read-only copy: targets are shared between threads and must not change.

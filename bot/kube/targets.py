@@ -8,6 +8,7 @@ Format (see examples/clusters.yaml)::
         context: prod-a                 # optional; default: the file's current-context
         labels: {env: prod}             # optional, string -> string
         slack: {channel: "#ops-prod"}   # optional channel override
+        scan-interval: 2h               # optional; default SECBOT_SCAN_INTERVAL
         role: harvester                 # optional: harvester (default) | rancher
       - name: home
         in-cluster: true                # the pod's service account; no kubeconfig/context
@@ -22,9 +23,11 @@ Without a clusters file the current kubeconfig context is the single target.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.core.durations import parse_duration
 from bot.errors import UserError
 from bot.kube.config import (
     KubeTarget,
@@ -36,7 +39,18 @@ from bot.kube.config import (
 
 MAX_CLUSTERS_FILE_BYTES = 1024 * 1024
 ROLES = ("harvester", "rancher")
-_KEYS = {"name", "kubeconfig", "context", "in-cluster", "labels", "slack", "role", "vip"}
+MIN_SCAN_INTERVAL = timedelta(minutes=5)
+_KEYS = {
+    "name",
+    "kubeconfig",
+    "context",
+    "in-cluster",
+    "labels",
+    "slack",
+    "role",
+    "vip",
+    "scan-interval",
+}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,62}$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$")
 # "#channel-name" (Slack names: lowercase, digits, - and _) or a channel id "C0123ABCD".
@@ -93,6 +107,18 @@ def _channel(value: Any) -> str | None:
     return channel
 
 
+def _interval(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        interval = parse_duration(str(value))
+    except ValueError as e:
+        raise _EntryError(f"'scan-interval': {e}") from None
+    if interval < MIN_SCAN_INTERVAL:
+        raise _EntryError(f"'scan-interval' {value!r} is shorter than 5 minutes")
+    return interval
+
+
 def _kubeconfig(value: Any, base: Path) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise _EntryError("'kubeconfig' must be a path")
@@ -128,6 +154,7 @@ def _entry(entry: dict[str, Any], base: Path) -> KubeTarget:
         slack_channel=_channel(entry.get("slack")),
         role=role,
         vip=_vip(entry.get("vip")),
+        scan_interval=_interval(entry.get("scan-interval")),
     )
 
 

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.core.policy import CheckPolicy
 from bot.fleet import Connect, scan_fleet
 from bot.kube.client import KubeClient, KubeTarget, load_targets
+from bot.notify.routing import Routing
 from bot.scan import ScanReport
 from bot.slack.auth import Operators
 from bot.slack.worker import Worker
@@ -59,8 +60,10 @@ def fleet_scanner(
     engine: Engine,
     clock: Callable[[], datetime],
     checks: Sequence[Check] | None = None,
+    routing: Routing | None = None,
 ) -> ScanRunner:
-    """A ScanRunner over ``bot.fleet.scan_fleet`` that records every cluster in the store."""
+    """A ScanRunner over ``bot.fleet.scan_fleet`` that records every cluster in the store
+    (and plans its notifications when ``routing`` is given)."""
 
     def run(targets: Sequence[KubeTarget]) -> ScanReport:
         return scan_fleet(
@@ -73,6 +76,7 @@ def fleet_scanner(
             checks=checks,
             engine=engine,
             clock=clock,
+            routing=routing,
         )
 
     return run

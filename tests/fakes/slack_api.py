@@ -186,8 +186,15 @@ class FakeSlackAPI(BackgroundServer):
             "is_enterprise_install": False,
         }
 
+    def _channel_id(self, channel: str) -> str:
+        """A known channel's id for its name ("#general" or "general"): Slack answers with
+        the id whichever was given, and only the id works for chat.update."""
+        name = channel.removeprefix("#")
+        found = (cid for cid, info in self.channels.items() if info.get("name") == name)
+        return next(found, channel)
+
     def _m_chat_postMessage(self, p: JSON) -> JSON:
-        channel = str(need(p, "channel", error="channel_not_found"))
+        channel = self._channel_id(str(need(p, "channel", error="channel_not_found")))
         if channel[0] in "UW":  # posting to a user id goes to the bot's DM with them
             channel = "D" + channel[1:]
         content, ts = message_content(p), self._next_ts()

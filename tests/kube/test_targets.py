@@ -147,7 +147,7 @@ BAD = [
     (
         "clusters: [{name: a, context: x, kubconfig: /x}]",
         "{f}: entry 1 (a): unknown key 'kubconfig' (expected: context, in-cluster, kubeconfig, "
-        "labels, name, role, slack, vip)",
+        "labels, name, role, scan-interval, slack, vip)",
     ),
     (
         "clusters: [{name: a, context: x, role: rke}]",

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from bot.cli_serve import serve
 from bot.errors import UserError
-from bot.slack.console import BANNER
+from bot.notify.console import BANNER
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import FORM_TYPE, signed, slash_command
 from tests.slack.conftest import SECRET, Fleet, text_of

@@ -17,9 +17,9 @@ from slack_bolt import BoltRequest
 from sqlalchemy import Engine
 
 from bot.errors import UserError
+from bot.notify.console import BANNER, ConsoleSink
 from bot.slack.app import build_app
 from bot.slack.blocks.common import DEFAULT_COMMAND
-from bot.slack.console import BANNER, ConsoleSink
 from bot.slack.runtime import http_server, serve_socket_mode, wsgi_app
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import (

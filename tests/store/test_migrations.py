@@ -24,7 +24,8 @@ from bot.store.repos import clusters
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES_0001 = {"alembic_version", "clusters", "scans", "findings"}
-TABLES = TABLES_0001 | {"silences", "credential_rotations", "cert_inventory"}
+TABLES_0002 = TABLES_0001 | {"silences", "credential_rotations", "cert_inventory"}
+TABLES = TABLES_0002 | {"finding_events", "outbox", "job_claims", "scheduler_instances"}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -63,9 +64,11 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
 
 
 def test_downgrade_one_step_keeps_the_data_of_the_older_schema(engine: Engine) -> None:
-    # 0002 only adds tables: going back to 0001 drops them and leaves existing rows alone.
+    # 0002 and 0003 only add tables: going back drops them and leaves existing rows alone.
     with db.session_scope(engine) as session:
         clusters.get_or_create(session, name="prod", now=datetime(2026, 11, 28, tzinfo=UTC))
+    db.downgrade(engine, "0002")
+    assert _tables(engine) == TABLES_0002
     db.downgrade(engine, "0001")
     assert _tables(engine) == TABLES_0001
     assert db.schema_status(engine)[0] == "0001"

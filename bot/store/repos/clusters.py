@@ -38,3 +38,10 @@ def get_or_create(session: Session, *, name: str, now: datetime) -> Cluster:
 def list_all(session: Session) -> list[Cluster]:
     """Every known cluster, by name."""
     return list(session.scalars(select(Cluster).order_by(Cluster.name)))
+
+
+def lock(session: Session, cluster: Cluster) -> None:
+    """Hold the cluster's row until commit (PostgreSQL ``FOR UPDATE``), so two scans of one
+    cluster record one after the other and the second sees what the first wrote; SQLite's
+    BEGIN IMMEDIATE already serialises writers."""
+    session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())

@@ -50,15 +50,38 @@ def replace(
     return len(rows)
 
 
-def current(
-    session: Session, *, cluster_ids: Iterable[int] | None = None
-) -> list[tuple[CertInventoryRow, datetime]]:
+class InventoryItem(NamedTuple):
+    """An inventory row as plain columns (listings read thousands; ORM objects cost)."""
+
+    cluster_id: int
+    scan_id: int
+    sha256: str
+    subject: str
+    issuer: str
+    serial: str
+    not_after: datetime
+    location_key: str
+    auto_renews: bool
+    scan_started_at: datetime
+
+
+def current(session: Session, *, cluster_ids: Iterable[int] | None = None) -> list[InventoryItem]:
     """Inventory rows (of some clusters, or all) with the start time of the scan that saw
     them, soonest expiry first."""
-    query = select(CertInventoryRow, Scan.started_at).join(
-        Scan, Scan.id == CertInventoryRow.scan_id
-    )
+    row = CertInventoryRow
+    query = select(
+        row.cluster_id,
+        row.scan_id,
+        row.sha256,
+        row.subject,
+        row.issuer,
+        row.serial,
+        row.not_after,
+        row.location_key,
+        row.auto_renews,
+        Scan.started_at,
+    ).join(Scan, Scan.id == row.scan_id)
     if cluster_ids is not None:
-        query = query.where(CertInventoryRow.cluster_id.in_(list(cluster_ids)))
-    query = query.order_by(CertInventoryRow.not_after, CertInventoryRow.id)
-    return [(row, started) for row, started in session.execute(query)]
+        query = query.where(row.cluster_id.in_(list(cluster_ids)))
+    query = query.order_by(row.not_after, row.id)
+    return [InventoryItem._make(values) for values in session.execute(query)]

@@ -56,3 +56,23 @@ def remove(row: Silence, *, at: datetime, by: str) -> None:
     """End a silence early; the row stays as a record of who silenced what."""
     row.removed_at = at
     row.removed_by = by
+
+
+def expired_between(session: Session, *, after: datetime, until: datetime) -> list[Silence]:
+    """Silences that ran out (not removed early) with ``after < expires_at <= until``."""
+    query = select(Silence).where(
+        Silence.removed_at.is_(None), Silence.expires_at > after, Silence.expires_at <= until
+    )
+    return list(session.scalars(query.order_by(Silence.expires_at, Silence.id)))
+
+
+def expiring(
+    session: Session, *, now: datetime, until: datetime, cluster_ids: Iterable[int] | None = None
+) -> list[Silence]:
+    """Silences in force at ``now`` that end by ``until``, soonest first."""
+    query = select(Silence).where(
+        Silence.removed_at.is_(None), Silence.expires_at > now, Silence.expires_at <= until
+    )
+    if cluster_ids is not None:
+        query = query.where(Silence.cluster_id.in_(list(cluster_ids)))
+    return list(session.scalars(query.order_by(Silence.expires_at, Silence.id)))

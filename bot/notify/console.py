@@ -1,4 +1,4 @@
-"""The console sink: what secbot would post to Slack, printed instead.
+"""The console sink (bot.notify.sinks.Sink): what secbot would post to Slack, printed.
 
 Used when ``SLACK_BOT_TOKEN`` is not set: ``secbot serve`` says so once, clearly
 (``announce``), and everything that would have been posted is printed with a label, so a
@@ -13,6 +13,8 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
+
+from bot.notify.sinks import Posted
 
 BANNER = (
     "secbot: Slack is not configured (SLACK_BOT_TOKEN is not set). Nothing is posted to "
@@ -36,11 +38,16 @@ def _texts(value: Any) -> Iterator[str]:
             yield from _texts(item)
 
 
+def _unescape(text: str) -> str:
+    # Slack's mrkdwn escapes exactly these three; a terminal shows them as typed.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def render(message: Mapping[str, Any]) -> list[str]:
     """The lines the console shows for one message (fallback, then block texts)."""
-    lines = [str(message.get("text") or "")]
+    lines = [_unescape(str(message.get("text") or ""))]
     for block in message.get("blocks") or []:
-        lines += ["    " + line for text in _texts(block) for line in text.splitlines()]
+        lines += ["    " + _unescape(line) for text in _texts(block) for line in text.splitlines()]
     return lines
 
 
@@ -51,6 +58,7 @@ class ConsoleSink:
         self._stream = stream or sys.stdout
         self._lock = threading.Lock()
         self._announced = False
+        self._count = 0  # fake message timestamps, so threads still work on the console
 
     def announce(self) -> None:
         """Say once that Slack is not configured (later calls print nothing)."""
@@ -60,11 +68,25 @@ class ConsoleSink:
             self._announced = True
             print(BANNER, file=self._stream, flush=True)
 
-    def post(self, *, channel: str, message: Mapping[str, Any]) -> None:
-        """Print what would be posted to ``channel``."""
+    def post(
+        self, *, channel: str, message: Mapping[str, Any], thread_ts: str | None = None
+    ) -> Posted:
+        """Print what would be posted to ``channel`` (a thread reply says so)."""
+        where = f"{channel} (thread {thread_ts})" if thread_ts else channel
+        with self._lock:
+            self._count += 1
+            ts = f"{self._count}.000000"
+        self._print(f"would post to {where}", message)
+        return Posted(channel_id=channel, ts=ts)
+
+    def update(self, *, channel_id: str, ts: str, message: Mapping[str, Any]) -> None:
+        """Print what the message ``ts`` would be changed to."""
+        self._print(f"would update {ts} in {channel_id} to", message)
+
+    def _print(self, what: str, message: Mapping[str, Any]) -> None:
         lines = render(message)
         with self._lock:
-            print(f"[console] would post to {channel}: {lines[0]}", file=self._stream)
+            print(f"[console] {what}: {lines[0]}", file=self._stream)
             for line in lines[1:]:
                 print(f"[console] {line}", file=self._stream)
             self._stream.flush()

@@ -1,0 +1,1 @@
+"""Notifications: the outbox, its dispatcher, sinks and the digest composer."""

@@ -1,0 +1,183 @@
+"""The daily digest: compose it from the store, and plan one per channel per day.
+
+``compose_digest`` gathers, for the clusters of one channel: what changed since the last
+digest (finding events: new, reopened, escalated, resolved, silenced, unsilenced),
+silences ending within 3 days, then every certificate expiring within 30 days (soonest
+first, from the certificate inventory, so healthy-but-expiring ones count too), then the
+overdue credential rotations, and the open counts. It does not cut: renderers fit the
+lists into Slack's limits and summarise the rest.
+
+``plan_digests`` is what the 09:00 job runs: one outbox row per channel, keyed by channel
+and local day, so a second scheduler (or a re-run) adds nothing. "Since" is the time of
+the channel's previous digest (a day before when there was none).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.core.severity import Severity
+from bot.findings.queries import check_title, expiring_certs
+from bot.notify.payloads import (
+    Digest,
+    DigestCert,
+    DigestChange,
+    DigestRotation,
+    DigestSilence,
+)
+from bot.notify.routing import Routing
+from bot.store.db import Session
+from bot.store.repos import clusters as clusters_repo
+from bot.store.repos import events as events_repo
+from bot.store.repos import findings as findings_repo
+from bot.store.repos import outbox as outbox_repo
+from bot.store.repos import silences as silences_repo
+from bot.store.repos.findings import OpenBrief
+
+CERT_DAYS = 30
+SILENCE_LOOKAHEAD = timedelta(days=3)
+ROTATION_CHECK = "credential-rotation-overdue"
+MAX_CERTS = 100_000
+
+
+def compose_digest(
+    *,
+    session: Session,
+    channel: str,
+    clusters: Sequence[str],
+    since: datetime,
+    now: datetime,
+    day: str,
+) -> Digest:
+    """The digest of ``clusters`` for ``channel`` (see module docstring)."""
+    known = {c.name: c.id for c in clusters_repo.list_all(session)}
+    ids = sorted(known[name] for name in clusters if name in known)
+    names = {cid: name for name, cid in known.items()}
+    open_rows = findings_repo.open_briefs(session, cluster_ids=ids) if ids else []
+    silenced = {s.finding_id for s in silences_repo.active(session, now=now) if s.cluster_id in ids}
+    expiring = silences_repo.expiring(
+        session, now=now, until=now + SILENCE_LOOKAHEAD, cluster_ids=ids
+    )
+    checks = findings_repo.check_ids(session, [s.finding_id for s in expiring])
+    return Digest(
+        channel=channel,
+        day=day,
+        since=since,
+        now=now,
+        clusters=tuple(sorted(clusters)),
+        changes=_changes(session, ids=ids, names=names, since=since, now=now),
+        silences_expiring=tuple(
+            DigestSilence(
+                finding_id=s.finding_id,
+                cluster=names[s.cluster_id],
+                check_id=checks.get(s.finding_id, "?"),
+                owner=s.owner,
+                expires_at=s.expires_at,
+                reason=s.reason,
+            )
+            for s in expiring
+        ),
+        certs=_certs(session, clusters=set(clusters), now=now, open_rows=open_rows) if ids else (),
+        rotations=tuple(
+            DigestRotation(
+                finding_id=r.id,
+                cluster=names[r.cluster_id],
+                severity=Severity(r.severity),
+                message=r.message,
+            )
+            for r in findings_repo.open_of_check(session, check_id=ROTATION_CHECK, cluster_ids=ids)
+        ),
+        open_counts=_counts(open_rows, silenced),
+    )
+
+
+def _changes(
+    session: Session, *, ids: list[int], names: dict[int, str], since: datetime, now: datetime
+) -> tuple[DigestChange, ...]:
+    if not ids:
+        return ()
+    events = events_repo.since(session, after=since, until=now, cluster_ids=ids)
+    checks = findings_repo.check_ids(session, [e.finding_id for e in events])
+    out = []
+    for event in events:
+        check_id = checks.get(event.finding_id, "?")
+        out.append(
+            DigestChange(
+                event=event.event,
+                finding_id=event.finding_id,
+                cluster=names[event.cluster_id],
+                check_id=check_id,
+                title=check_title(check_id),
+                severity=Severity(event.severity),
+                tier=event.tier,
+                at=event.at,
+                actor=event.actor,
+            )
+        )
+    return tuple(out)
+
+
+def _certs(
+    session: Session, *, clusters: set[str], now: datetime, open_rows: list[OpenBrief]
+) -> tuple[DigestCert, ...]:
+    # All clusters' certificates, with the open findings of this channel's clusters: a
+    # certificate of another channel's cluster is filtered out below anyway.
+    views = expiring_certs(
+        session=session,
+        cluster=None,
+        within_days=CERT_DAYS,
+        now=now,
+        limit=MAX_CERTS,
+        open_rows=open_rows,
+    )
+    return tuple(
+        DigestCert(
+            cluster=v.cluster,
+            subject=v.subject,
+            location=v.location,
+            not_after=v.not_after,
+            finding_id=v.finding_id,
+        )
+        for v in views
+        if v.cluster in clusters
+    )
+
+
+def _counts(rows: Sequence[OpenBrief], silenced: set[int]) -> dict[str, int]:
+    found = Counter(r.severity for r in rows if r.id not in silenced)
+    return {s.value: found.get(s.value, 0) for s in Severity}
+
+
+def plan_digests(
+    *,
+    session: Session,
+    routing: Routing,
+    clusters: Sequence[str],
+    day: str,
+    now: datetime,
+) -> list[Digest]:
+    """Compose and enqueue the digest of every channel for ``day``; returns the new ones
+    (a channel whose digest for ``day`` is already in the outbox is skipped)."""
+    known = [c.name for c in clusters_repo.list_all(session)]
+    planned = []
+    for channel, names in routing.digest_channels([*clusters, *known]).items():
+        key = f"digest:{channel}:{day}"
+        if outbox_repo.exists(session, key):
+            continue
+        previous = outbox_repo.last_of_kind(session, kind="digest", channel=channel)
+        since = previous.created_at if previous is not None else now - timedelta(days=1)
+        digest = compose_digest(
+            session=session, channel=channel, clusters=names, since=since, now=now, day=day
+        )
+        if outbox_repo.enqueue(
+            session,
+            dedupe_key=key,
+            channel=channel,
+            kind="digest",
+            payload=digest.to_json(),
+            now=now,
+        ):
+            planned.append(digest)
+    return planned

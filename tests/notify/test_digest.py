@@ -1,0 +1,184 @@
+"""The digest composer on SQLite and PostgreSQL: what changed since the last digest per
+channel, silences ending soon, certificates expiring within 30 days from the inventory,
+overdue rotations; one digest per channel per day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+
+from bot.checks.registry import get_check
+from bot.checks.runner import run_checks
+from bot.core.finding import Finding
+from bot.core.resources import ResourceRef
+from bot.findings.service import record_scan
+from bot.findings.silences import silence
+from bot.notify.digest import compose_digest, plan_digests
+from bot.notify.payloads import Digest
+from bot.notify.routing import Routing
+from bot.sources.manifests import read_manifests
+from bot.store import db
+from bot.store.models_ops import OutboxRow
+from tests.notify import ROUTING, T0, C, W, cert, proxy, scan
+from tests.sources import b64, ec_key, key_pem, make_cert, pem
+from tests.store.conftest import BACKENDS, migrated_engine
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with migrated_engine(request.param, tmp_path) as eng:
+        yield eng
+
+
+def _secret(name: str, days: float) -> dict[str, object]:
+    key = ec_key(name)
+    certificate = make_cert(f"{name}.example", key=key, not_after=T0 + timedelta(days=days))
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"tls.crt": b64(pem(certificate)), "tls.key": b64(key_pem(key))},
+    }
+
+
+def _inventory(engine: Engine, tmp_path: Path, cluster: str, certs: dict[str, float]) -> None:
+    """A real manifests scan, so the certificate inventory holds these certificates."""
+    path = tmp_path / f"{cluster}.yaml"
+    items = [_secret(n, d) for n, d in certs.items()]
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    snap = replace(read_manifests([path], cluster=cluster, scanned_at=T0), source="manifests")
+    checks = [get_check("cert-expiring"), get_check("cert-expired")]
+    with db.session_scope(engine) as s:
+        record_scan(session=s, run=run_checks(snap, checks), started_at=T0, finished_at=T0)
+
+
+def test_changes_since_the_last_digest_and_what_needs_attention(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _inventory(engine, tmp_path, "prod", {"web": 5, "api": 20, "far": 200, "old": -2})
+    first = scan(engine, [proxy()], at=T0 + timedelta(hours=1))
+    pid = first.ids[proxy().fingerprint]
+    with db.session_scope(engine) as s:
+        silence(
+            session=s,
+            finding_id=pid,
+            duration=timedelta(days=2),
+            reason="change CHG-1",
+            owner="U1",
+            now=T0 + timedelta(hours=2),
+        )
+    now = T0 + timedelta(hours=3)
+    with db.session_scope(engine) as s:
+        digest = compose_digest(
+            session=s,
+            channel="#alerts",
+            clusters=["prod"],
+            since=T0 + timedelta(minutes=30),
+            now=now,
+            day="2026-11-28",
+        )
+    # the inventory scan at T0 is before "since": only the proxy's new + silenced show
+    assert [(c.event, c.finding_id, c.actor) for c in digest.changes] == [
+        ("new", pid, None),
+        ("silenced", pid, "U1"),
+    ]
+    assert [(x.finding_id, x.owner, x.reason) for x in digest.silences_expiring] == [
+        (pid, "U1", "change CHG-1")
+    ]
+    # soonest first, expired included, 200 days left out
+    assert [c.subject for c in digest.certs] == [
+        "CN=old.example",
+        "CN=web.example",
+        "CN=api.example",
+    ]
+    assert all(c.cluster == "prod" for c in digest.certs)
+    assert digest.open_counts == {"critical": 2, "warning": 1, "info": 0}  # proxy silenced
+    # a round trip through the outbox's JSON keeps everything
+    assert Digest.from_json(digest.to_json()) == digest
+
+
+def test_overdue_rotations_are_listed(engine: Engine) -> None:
+    overdue = Finding(
+        check_id="credential-rotation-overdue",
+        cluster="prod",
+        resource=ResourceRef("Node", "harv1", "", "password"),
+        severity=W,
+        message="the password of harv1 was last rotated 400 days ago",
+    )
+    with db.session_scope(engine) as s:
+        from tests.notify import run
+
+        record_scan(session=s, run=run([overdue]), started_at=T0, finished_at=T0)
+        digest = compose_digest(
+            session=s,
+            channel="#alerts",
+            clusters=["prod"],
+            since=T0 - timedelta(days=1),
+            now=T0,
+            day="2026-11-28",
+        )
+    assert [(r.cluster, r.message) for r in digest.rotations] == [
+        ("prod", "the password of harv1 was last rotated 400 days ago")
+    ]
+
+
+def test_one_digest_per_channel_per_day_each_with_its_clusters(engine: Engine) -> None:
+    scan(engine, [proxy()], at=T0)
+    scan(engine, [cert("edge-web", 10, severity=C, cluster="edge")], cluster="edge", at=T0)
+    day_one = T0 + timedelta(hours=1)
+    with db.session_scope(engine) as s:
+        planned = plan_digests(
+            session=s, routing=ROUTING, clusters=["prod", "edge"], day="2026-11-28", now=day_one
+        )
+    assert sorted((d.channel, d.clusters) for d in planned) == [
+        ("#alerts", ("prod",)),
+        ("#edge-ops", ("edge",)),
+    ]
+    with db.session_scope(engine) as s:  # a second scheduler, or a re-run: nothing new
+        assert (
+            plan_digests(
+                session=s,
+                routing=ROUTING,
+                clusters=["prod", "edge"],
+                day="2026-11-28",
+                now=day_one + timedelta(minutes=1),
+            )
+            == []
+        )
+    # the next day covers only what happened since the first digest
+    scan(engine, [], at=T0 + timedelta(hours=5))
+    with db.session_scope(engine) as s:
+        nxt = plan_digests(
+            session=s,
+            routing=ROUTING,
+            clusters=["prod", "edge"],
+            day="2026-11-29",
+            now=T0 + timedelta(days=1),
+        )
+    prod = next(d for d in nxt if d.channel == "#alerts")
+    assert prod.since == day_one
+    assert [c.event for c in prod.changes] == ["resolved"]
+    with db.session_scope(engine) as s:
+        keys = s.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.kind == "digest")).all()
+    assert sorted(keys) == [
+        "digest:#alerts:2026-11-28",
+        "digest:#alerts:2026-11-29",
+        "digest:#edge-ops:2026-11-28",
+        "digest:#edge-ops:2026-11-29",
+    ]
+
+
+def test_no_channel_means_no_digest(engine: Engine) -> None:
+    scan(engine, [proxy()], at=T0, routing=None)
+    with db.session_scope(engine) as s:
+        assert (
+            plan_digests(session=s, routing=Routing(), clusters=["prod"], day="2026-11-28", now=T0)
+            == []
+        )
