@@ -41,13 +41,14 @@ def scheduler_list(db_url: str | None) -> None:
     from bot.store.db import read_scope
     from bot.store.repos import instances
     from bot.store.repos import outbox as outbox_repo
+    from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
     engine = wiring.open_store(settings, url=db_url)
     tz = ZoneInfo(settings.timezone)
     now = datetime.now(UTC)
     try:
-        jobs = wiring.scheduler_jobs(
+        jobs = scheduling.scheduler_jobs(
             settings, engine=engine, targets=wiring.configured_targets(settings), dispatch=None
         )
         for info in describe_jobs(jobs=jobs, engine=engine, clock=lambda: now):
@@ -90,16 +91,17 @@ def scheduler_run(job_id: str, db_url: str | None) -> None:
     from bot.errors import UserError
     from bot.scheduler.runner import JobRunner, Outcome
     from bot.scheduler.service import make_holder
+    from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
     engine = wiring.open_store(settings, url=db_url)
     try:
-        sink = wiring.sink(settings)
-        jobs = wiring.scheduler_jobs(
+        sink = scheduling.sink(settings)
+        jobs = scheduling.scheduler_jobs(
             settings,
             engine=engine,
             targets=wiring.configured_targets(settings),
-            dispatch=wiring.dispatcher(settings, engine=engine, sink=sink),
+            dispatch=scheduling.dispatcher(settings, engine=engine, sink=sink),
         )
         runner = JobRunner(engine, lambda: datetime.now(UTC), make_holder(), jobs)
         outcome = runner.run_now(job_id)
@@ -124,6 +126,7 @@ def digest(print_: bool, fmt: str, channel: str | None, db_url: str | None) -> N
     digest of every cluster in the store is shown.
     """
     from bot import wiring
+    from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
     engine = wiring.open_store(settings, url=db_url)
@@ -136,7 +139,7 @@ def digest(print_: bool, fmt: str, channel: str | None, db_url: str | None) -> N
         return
     from bot.notify.console import render
 
-    renderer = wiring.renderer(settings)
+    renderer = scheduling.renderer(settings)
     for d in digests:
         click.echo(f"== digest for {d.channel} ==")
         for line in render(renderer.digest(d)):

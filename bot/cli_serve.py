@@ -59,6 +59,7 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     """Run the Slack bot until SIGINT/SIGTERM (Socket Mode, HTTP mode, or console only)."""
     from bot import wiring
     from bot.errors import UserError
+    from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
     if settings.slack_bot_token is not None and not (
@@ -72,8 +73,8 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     try:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
-                scheduler = wiring.scheduler_service(
-                    settings, engine=engine, sink=wiring.sink(settings), say=_say
+                scheduler = scheduling.scheduler_service(
+                    settings, engine=engine, sink=scheduling.sink(settings), say=_say
                 )
                 scheduler.start()
                 try:
@@ -94,12 +95,13 @@ def _run_slack(
     from bot import wiring
     from bot.slack.app import build_app
     from bot.slack.runtime import serve_http, serve_socket_mode
+    from bot.wiring import scheduling
 
     services = wiring.slack_services(settings, engine=engine)
-    scheduler = wiring.scheduler_service(
+    scheduler = scheduling.scheduler_service(
         settings,
         engine=engine,
-        sink=wiring.sink(settings),
+        sink=scheduling.sink(settings),
         say=_say,
         runner=services.scan_runner,
     )

@@ -3,7 +3,8 @@
 Aspects: a private key (ssl-certificates setting, Secret tls.key, PKI .key file, kubeconfig
 client key), proxy credentials (http-proxy setting, /oem file) and registry passwords
 (containerd-registry) are scanned; none of them appears in table, JSON or SARIF output,
-in the log at DEBUG, or anywhere in the database, on SQLite and PostgreSQL.
+in the alerts and digest that would be posted, in the log at DEBUG, or anywhere in the
+database (outbox included), on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -263,6 +264,7 @@ def test_no_secret_reaches_output_logs_or_store(
     paths, canaries = planted
     url, handle = database
     monkeypatch.setenv("SECBOT_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("SECBOT_ALERT_CHANNEL", "#alerts")  # alerts and digests planned too
     caplog.set_level(logging.DEBUG)
     inputs = [
         "--bundle",
@@ -301,6 +303,13 @@ def test_no_secret_reaches_output_logs_or_store(
         "oem-proxy-override",
         "cert-expiring",
     } <= checks_seen
+    # What would go to Slack: every planned alert, sent through the console sink, and the
+    # digest as text and as JSON.
+    for args in (["scheduler", "run", "outbox"], ["digest"], ["digest", "--format", "json"]):
+        code, printed = _run([*args, "--db", url], capsys)
+        assert code == 0, printed
+        texts.append(printed)
+    assert "[console] would post to #alerts: " in texts[-3]
     texts.append(caplog.text)
     texts.append(_dump_db(url, handle))
     everything = "\n".join(texts)

@@ -110,6 +110,51 @@ def test_console_mode_says_so_once_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "secbot: stopped" in err
 
 
+def test_console_mode_runs_the_scheduler_and_prints_the_outbox(tmp_path: Path) -> None:
+    # A scan recorded before serve starts left alerts in the outbox; serve's outbox job
+    # sends them through the console sink within its first ticks, each once.
+    env = {"SECBOT_ALERT_CHANNEL": "#alerts", "SECBOT_OUTBOX_INTERVAL_SECONDS": "1"}
+    sample = sorted((REPO / "examples").glob("supportbundle_*.zip"))[0]
+    scan = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bot.cli import main; main(sys.argv[1:])",
+            "scan",
+            "--bundle",
+            str(sample),
+            "--format",
+            "json",
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            **env,
+            "SECBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert scan.returncode == 0, scan.stderr
+    with serving(env, tmp_path) as bot:
+        assert "leader: running jobs" in bot.wait_line(bot.stderr, "leader")
+        first = bot.wait_line(bot.stdout, "[console] would post to #alerts: ")
+        assert first.startswith("[console] would post to #alerts: CRITICAL new on ")
+        code, out, err = bot.stop(signal.SIGTERM)
+    assert code == 0 and "secbot: stopped" in err
+    posted = 1 + out.count("[console] would post to #alerts: ")
+    assert posted == len(
+        [
+            f
+            for f in json.loads(scan.stdout)["clusters"][0]["findings"]
+            if f["severity"] in ("critical", "warning")
+        ]
+    )
+
+
 def test_http_mode_answers_signed_commands_and_stops_on_sigint(
     tmp_path: Path, slack: FakeSlackAPI, fleet: Fleet
 ) -> None:

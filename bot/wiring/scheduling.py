@@ -1,0 +1,189 @@
+"""Composition of the notification pipeline and the scheduler (part of the composition
+root, bot.wiring): the renderer and sink, the outbox dispatcher, the job table with what
+each job does, leader election, and the scheduler service of ``secbot serve``.
+
+Every builder takes the clock, so tests drive the same composition with a fake clock.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.wiring import configured_targets, notify_routing, scan_runner, utcnow
+
+if TYPE_CHECKING:
+    from bot.kube.client import KubeClient, KubeTarget
+    from bot.notify.dispatcher import Dispatcher
+    from bot.notify.sinks import Renderer, Sink
+    from bot.scheduler.jobs import JobSpec
+    from bot.scheduler.service import SchedulerService
+    from bot.slack.services import ScanRunner
+    from bot.store.db import Engine
+
+
+def renderer(settings: Settings) -> Renderer:
+    from zoneinfo import ZoneInfo
+
+    from bot.slack.blocks.render import SlackRenderer
+
+    return SlackRenderer(tz=ZoneInfo(settings.timezone), command=settings.slash_command)
+
+
+def sink(settings: Settings) -> Sink:
+    """Slack when SLACK_BOT_TOKEN is set, else the console (announced once)."""
+    if settings.slack_bot_token is None:
+        from bot.notify.console import ConsoleSink
+
+        console = ConsoleSink(sys.stdout)
+        console.announce()
+        return console
+    from bot.slack.sink import slack_sink
+
+    return slack_sink(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+
+
+def dispatcher(
+    settings: Settings,
+    *,
+    engine: Engine,
+    sink: Sink,
+    clock: Callable[[], datetime] = utcnow,
+) -> Dispatcher:
+    from bot.notify.dispatcher import Dispatcher, Policy
+
+    return Dispatcher(
+        engine=engine,
+        sink=sink,
+        renderer=renderer(settings),
+        clock=clock,
+        policy=Policy(max_attempts=settings.outbox_max_attempts),
+    )
+
+
+def scheduler_jobs(
+    settings: Settings,
+    *,
+    engine: Engine,
+    targets: list[KubeTarget],
+    dispatch: Dispatcher | None,
+    runner: ScanRunner | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[JobSpec]:
+    """The job table from the settings and the clusters; ``dispatch`` None (``scheduler
+    list``) builds the table without anything that could post."""
+    from zoneinfo import ZoneInfo
+
+    from bot.errors import UserError
+    from bot.notify.digest import plan_digests
+    from bot.notify.plan import plan_expired_silences
+    from bot.scheduler.jobs import JobActions, build_jobs
+    from bot.store.db import session_scope
+
+    route = notify_routing(settings, targets)
+    scans = runner or scan_runner(settings, engine=engine, routing=route)
+    by_name = {t.name: t for t in targets}
+    tz = ZoneInfo(settings.timezone)
+
+    def scan(name: str) -> None:
+        scans([by_name[name]])
+
+    def digest(fire: datetime) -> None:
+        day = fire.astimezone(tz).date().isoformat()
+        with session_scope(engine) as session:
+            plan_digests(
+                session=session, routing=route, clusters=list(by_name), day=day, now=clock()
+            )
+        send()
+
+    def send() -> None:
+        if dispatch is None:
+            raise UserError("nothing is sent from here; `secbot serve` sends the outbox")
+        dispatch.run_once()
+
+    def expire(now: datetime) -> None:
+        from bot.store.repos import claims
+
+        with session_scope(engine) as session:
+            plan_expired_silences(session=session, routing=route, now=now)
+            # Claims older than any slot that can still come due are history.
+            claims.prune(session, before=now - timedelta(days=30))
+
+    actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
+    return build_jobs(settings=settings, targets=targets, actions=actions)
+
+
+def scheduler_service(
+    settings: Settings,
+    *,
+    engine: Engine,
+    sink: Sink,
+    say: Callable[[str], None],
+    runner: ScanRunner | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> SchedulerService:
+    """The scheduler of ``secbot serve``: jobs, claims, leader election, heartbeats."""
+    from bot.scheduler.leader import choose_gate
+    from bot.scheduler.runner import JobRunner
+    from bot.scheduler.service import SchedulerService, make_holder
+
+    targets = configured_targets(settings)
+    jobs = scheduler_jobs(
+        settings,
+        engine=engine,
+        targets=targets,
+        dispatch=dispatcher(settings, engine=engine, sink=sink, clock=clock),
+        runner=runner,
+        clock=clock,
+    )
+    holder = make_holder()
+    lease_target = _lease_target(settings, targets)
+    gate = choose_gate(
+        settings,
+        engine,
+        holder=holder,
+        connect_lease=_lease_connect(lease_target) if lease_target is not None else None,
+    )
+    return SchedulerService(
+        jobs=jobs,
+        runner=JobRunner(engine, clock, holder, jobs),
+        gate=gate,
+        engine=engine,
+        clock=clock,
+        holder=holder,
+        say=say,
+        workers=settings.scan_concurrency,
+    )
+
+
+def _lease_connect(target: KubeTarget) -> Callable[[], KubeClient]:
+    """A client for the Lease with short timeouts: a renewal must finish well within the
+    lease, or a slow API server costs the leadership while we wait."""
+    from functools import partial
+
+    from bot.kube.client import KubeClient
+    from bot.kube.lease import LEASE_TIMEOUTS
+
+    return partial(KubeClient.connect, target, timeouts=LEASE_TIMEOUTS)
+
+
+def _lease_target(settings: Settings, targets: list[KubeTarget]) -> KubeTarget | None:
+    """Where the Kubernetes Lease lives: the named clusters-file entry, else in-cluster."""
+    from bot.errors import UserError
+    from bot.kube.client import KubeTarget
+
+    if settings.leader != "kubernetes":
+        return None
+    if settings.leader_cluster is None:
+        return KubeTarget(name="in-cluster", in_cluster=True)
+    for target in targets:
+        if target.name == settings.leader_cluster:
+            return target
+    raise UserError(
+        f"SECBOT_LEADER_CLUSTER {settings.leader_cluster!r} is not in the clusters file"
+    )
