@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from bot.core.masking import mask_text
 from bot.errors import PermanentError, RateLimited, TemporaryError
-from bot.notify.payloads import Digest, FindingNotice
+from bot.notify.payloads import Digest, FindingNotice, ScanSummary
 from bot.notify.sinks import Message, Posted, Renderer, Sink
 from bot.store.db import Engine, Session, session_scope
 from bot.store.models_ops import OutboxRow
@@ -155,6 +155,8 @@ class Dispatcher:
             return self._renderer.digest(Digest.from_json(row.payload))
         if row.kind == "alert":
             return self._renderer.alert(FindingNotice.from_json(row.payload))
+        if row.kind == "summary":
+            return self._renderer.summary(ScanSummary.from_json(row.payload))
         raise PermanentError(f"unknown outbox kind {row.kind!r}")
 
     def _send_resolved(self, row: OutboxRow) -> tuple[Posted, str | None]:

@@ -95,6 +95,39 @@ class FindingNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class SummaryItem:
+    """One finding in a scan summary."""
+
+    finding_id: int
+    event: str  # new | reopened
+    severity: Severity
+    title: str
+    resource: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    """Many new findings from one scan of one cluster, as one message instead of a flood:
+    a cluster's first scan, or a new check reporting on every cluster after an upgrade.
+    ``items`` are worst first; escalations are never folded in here."""
+
+    cluster: str
+    at: datetime
+    items: tuple[SummaryItem, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return cast(dict[str, Any], _jsonable(asdict(self)))
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ScanSummary:
+        return cls(
+            cluster=str(doc["cluster"]),
+            at=_time(doc["at"]),
+            items=tuple(_load(SummaryItem, d) for d in doc.get("items", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DigestChange:
     """One line of "what changed": a finding event since the last digest."""
 

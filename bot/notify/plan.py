@@ -4,7 +4,8 @@ change nor its message.
 
 Rules (issue #5 "post transitions, not states"):
 - new, reopened, escalated (severity up or an expiry tier crossed) -> an alert, for
-  warning and critical findings only (info goes to the digest alone);
+  warning and critical findings only (info goes to the digest alone); more than
+  ``SUMMARY_THRESHOLD`` new ones from one scan -> one summary message instead;
 - resolved -> a thread reply under the finding's last alert in that channel (and the
   alert is updated); a finding never alerted about resolves silently;
 - unchanged -> nothing; a finding under an active silence -> nothing;
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from bot.core.severity import Severity
 from bot.findings.queries import check_title
 from bot.findings.service import ScanOutcome
-from bot.notify.payloads import FindingNotice, NoticeEvent
+from bot.notify.payloads import FindingNotice, NoticeEvent, ScanSummary, SummaryItem
 from bot.notify.routing import Routing
 from bot.store.db import Session
 from bot.store.models import STATE_OPEN, FindingRow, Silence
@@ -34,6 +35,10 @@ ALERT_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
 # Expired silences older than this are not announced any more (a bot down for a month
 # should not post a month of "silence expired" on return; the digest has the state).
 EXPIRED_SILENCE_WINDOW = timedelta(days=2)
+# More new findings than this from one scan post as one summary message (a first scan of
+# a cluster, or a check added by an upgrade firing on every cluster at once), not as a
+# flood Slack would throttle to one message a second.
+SUMMARY_THRESHOLD = 10
 
 
 def _expires_at(row: FindingRow) -> datetime | None:
@@ -74,16 +79,20 @@ def notice_for(
 
 
 def plan_scan(*, session: Session, outcome: ScanOutcome, routing: Routing, at: datetime) -> int:
-    """Enqueue the messages of one recorded scan; returns how many rows were added."""
+    """Enqueue the messages of one recorded scan; returns how many rows were added.
+
+    More than ``SUMMARY_THRESHOLD`` new findings from one scan (a cluster's first scan, a
+    new check after an upgrade) become one summary message instead of a flood; their
+    resolutions are then news for the digest only (no thread to reply in).
+    """
     channel = routing.alert_channel_for(outcome.cluster)
     if channel is None or not outcome.events:
         return 0
-    silenced = {
-        s.finding_id
-        for s in silences_repo.active(session, now=at, finding_ids=list(outcome.events))
-    }
+    active = silences_repo.active(session, now=at, finding_ids=list(outcome.events))
+    silenced = {s.finding_id for s in active}
     resolved_ids = {r.id for r in outcome.resolved}
     added = 0
+    news: list[tuple[FindingRow, NoticeEvent, int]] = []
     for finding_id, event_id in sorted(outcome.events.items()):
         if finding_id in silenced:
             continue
@@ -98,6 +107,9 @@ def plan_scan(*, session: Session, outcome: ScanOutcome, routing: Routing, at: d
         if Severity(row.severity) not in ALERT_SEVERITIES:
             continue
         event = _event_of(outcome, row)
+        if event != "escalated":
+            news.append((row, event, event_id))
+            continue
         notice = notice_for(
             row,
             cluster=outcome.cluster,
@@ -105,16 +117,63 @@ def plan_scan(*, session: Session, outcome: ScanOutcome, routing: Routing, at: d
             at=at,
             previous=outcome.previous.get(finding_id),
         )
-        added += outbox_repo.enqueue(
+        added += _enqueue_alert(session, notice, channel=channel, key=f"event:{event_id}", at=at)
+    if len(news) > SUMMARY_THRESHOLD:
+        return added + _plan_summary(session, news, outcome=outcome, channel=channel, at=at)
+    for row, event, event_id in news:
+        notice = notice_for(row, cluster=outcome.cluster, event=event, at=at)
+        added += _enqueue_alert(session, notice, channel=channel, key=f"event:{event_id}", at=at)
+    return added
+
+
+def _enqueue_alert(
+    session: Session, notice: FindingNotice, *, channel: str, key: str, at: datetime
+) -> int:
+    return int(
+        outbox_repo.enqueue(
             session,
-            dedupe_key=f"alert:{channel}:event:{event_id}",
+            dedupe_key=f"alert:{channel}:{key}",
             channel=channel,
             kind="alert",
             payload=notice.to_json(),
             now=at,
-            finding_id=finding_id,
+            finding_id=notice.finding_id,
         )
-    return added
+    )
+
+
+def _plan_summary(
+    session: Session,
+    news: list[tuple[FindingRow, NoticeEvent, int]],
+    *,
+    outcome: ScanOutcome,
+    channel: str,
+    at: datetime,
+) -> int:
+    items = sorted(
+        (
+            SummaryItem(
+                finding_id=row.id,
+                event=event,
+                severity=Severity(row.severity),
+                title=check_title(row.check_id),
+                resource=row.resource.key,
+            )
+            for row, event, _ in news
+        ),
+        key=lambda i: (-i.severity.rank, i.finding_id),
+    )
+    summary = ScanSummary(cluster=outcome.cluster, at=at, items=tuple(items))
+    return int(
+        outbox_repo.enqueue(
+            session,
+            dedupe_key=f"summary:{channel}:scan:{outcome.scan_id}",
+            channel=channel,
+            kind="summary",
+            payload=summary.to_json(),
+            now=at,
+        )
+    )
 
 
 def _event_of(outcome: ScanOutcome, row: FindingRow) -> NoticeEvent:
@@ -168,14 +227,6 @@ def _plan_unsilenced(
     if channel is None:
         return 0
     notice = notice_for(row, cluster=cluster, event="unsilenced", at=silence.expires_at)
-    return int(
-        outbox_repo.enqueue(
-            session,
-            dedupe_key=f"alert:{channel}:silence-expired:{silence.id}",
-            channel=channel,
-            kind="alert",
-            payload=notice.to_json(),
-            now=now,
-            finding_id=row.id,
-        )
+    return _enqueue_alert(
+        session, notice, channel=channel, key=f"silence-expired:{silence.id}", at=now
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.notify.payloads import Digest, FindingNotice
+from bot.notify.payloads import Digest, FindingNotice, ScanSummary
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 
@@ -53,6 +53,10 @@ class Renderer(Protocol):
 
     def resolved_original(self, original: FindingNotice, resolved: FindingNotice) -> Message:
         """The original alert, re-rendered to show it has resolved (chat.update)."""
+        ...
+
+    def summary(self, summary: ScanSummary) -> Message:
+        """Many new findings of one scan as one message (see ScanSummary)."""
         ...
 
     def digest(self, digest: Digest) -> Message:

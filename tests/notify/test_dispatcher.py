@@ -166,8 +166,13 @@ def test_a_permanent_error_dead_letters_at_once_without_the_token(
 
 
 def test_two_dispatchers_racing_send_each_message_once(engine: Engine, slack: FakeSlackAPI) -> None:
-    clock = Clock(T0)
-    scan(engine, [cert(f"web{i}", 10, severity=C) for i in range(12)], at=T0)
+    clock = Clock(T0 + timedelta(minutes=12))
+    for i in range(12):  # one new finding per scan: twelve alerts, no summary
+        scan(
+            engine,
+            [cert(f"web{j}", 10, severity=C) for j in range(i + 1)],
+            at=T0 + timedelta(minutes=i),
+        )
     slack.latency = 0.01
     dispatchers = [_dispatcher(engine, slack, clock) for _ in range(2)]
     barrier = threading.Barrier(2)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bot.findings.silences import silence
-from bot.notify.payloads import FindingNotice
+from bot.notify.payloads import FindingNotice, ScanSummary
 from bot.notify.plan import plan_expired_silences, plan_scan
 from bot.notify.routing import Routing
 from bot.store import db
@@ -168,3 +168,30 @@ def test_the_outbox_row_is_part_of_the_scan_transaction(engine: Engine) -> None:
         plan_scan(session=s, outcome=outcome, routing=ROUTING, at=T0)
         raise RuntimeError("crash before commit")
     assert _rows(engine) == []
+
+
+def test_many_new_findings_from_one_scan_become_one_summary(engine: Engine) -> None:
+    many = [cert(f"web{i}", 20 + i % 5) for i in range(11)] + [proxy(severity=C)]
+    first = scan(engine, many, at=T0)
+    assert _rows(engine) == [("summary", "#alerts", "None", None)]
+    with db.session_scope(engine) as s:
+        payload = s.scalars(select(OutboxRow.payload)).one()
+    summary = ScanSummary.from_json(payload)
+    assert summary.cluster == "prod"
+    assert [i.severity for i in summary.items][:1] == [C]  # worst first
+    assert sorted(i.finding_id for i in summary.items) == sorted(first.ids.values())
+    # an escalation is always its own message (it has a thread to start)
+    scan(
+        engine,
+        [*many[:10], cert("web10", 13, severity=C), proxy(severity=C)],
+        at=T0 + timedelta(days=1),
+    )
+    assert [r[2] for r in _rows(engine)] == ["None", "escalated"]
+    # their resolution has no thread to reply in: digest news only
+    scan(engine, [], at=T0 + timedelta(days=2))
+    assert [r[0] for r in _rows(engine)] == ["summary", "alert", "resolved"]
+
+
+def test_ten_new_findings_still_post_one_by_one(engine: Engine) -> None:
+    scan(engine, [cert(f"web{i}", 20) for i in range(10)], at=T0)
+    assert [r[0] for r in _rows(engine)] == ["alert"] * 10

@@ -1,7 +1,7 @@
 """``SlackRenderer``: the dispatcher's ``Renderer`` (bot.notify.sinks) for Slack.
 
 It only binds the two things every message needs, the time zone dates are shown in and
-the slash command the hints name, and delegates to the pure builders (alerts, digest).
+the slash command the hints name, and delegates to the pure builders (alerts, summary, digest).
 The console prints the same messages, so it can use this renderer too.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from bot.notify.payloads import Digest, FindingNotice
+from bot.notify.payloads import Digest, FindingNotice, ScanSummary
 from bot.notify.sinks import Message
 from bot.slack.blocks import alerts
 from bot.slack.blocks.common import DEFAULT_COMMAND
 from bot.slack.blocks.digest import digest_message
+from bot.slack.blocks.summary import summary_message
 
 
 class SlackRenderer:
@@ -31,6 +32,9 @@ class SlackRenderer:
 
     def resolved_original(self, original: FindingNotice, resolved: FindingNotice) -> Message:
         return alerts.resolved_original(original, resolved, tz=self.tz, command=self.command)
+
+    def summary(self, summary: ScanSummary) -> Message:
+        return summary_message(summary, tz=self.tz, command=self.command)
 
     def digest(self, digest: Digest) -> Message:
         return digest_message(digest, tz=self.tz, command=self.command)
