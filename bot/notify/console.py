@@ -69,10 +69,17 @@ class ConsoleSink:
             print(BANNER, file=self._stream, flush=True)
 
     def post(
-        self, *, channel: str, message: Mapping[str, Any], thread_ts: str | None = None
+        self,
+        *,
+        channel: str,
+        message: Mapping[str, Any],
+        thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> Posted:
         """Print what would be posted to ``channel`` (a thread reply says so)."""
         where = f"{channel} (thread {thread_ts})" if thread_ts else channel
+        if thread_ts and broadcast:
+            where += " and the channel"
         with self._lock:
             self._count += 1
             ts = f"{self._count}.000000"

@@ -1,20 +1,25 @@
 """The outbox dispatcher: send what is due, exactly once, in order.
 
-One ``run_once`` (the scheduler calls it every few seconds, on the leader):
+One ``run_once`` (the scheduler calls it every few seconds, on the leader) walks the due
+rows, oldest first, and for each one:
 
-1. claim up to ``batch`` due rows, each by a conditional write (bot.store.repos.outbox),
-   in one short transaction; nothing is held open while Slack is called;
-2. send each through the sink, oldest first: an alert is posted; a "resolved" is posted
-   as a reply in the thread of the finding's alert, and the alert is re-rendered as
-   resolved (chat.update; failing to update does not fail the reply). A "resolved" whose
-   alert has not gone out yet waits for it;
-3. record the outcome, guarded by the claim token: sent (with the Slack channel id and
-   ts, for later threads), retry later (``TemporaryError``: after the far end's
-   Retry-After when it gave one, else exponential backoff), or dead (``PermanentError``,
-   or the last attempt failed). A 429 also pauses the rest of this round for that channel.
+1. claims it by a conditional write (bot.store.repos.outbox), just before sending it, so
+   a claim only ever covers one send (a 10 s Slack timeout, well inside the lease);
+   nothing is held open while Slack is called;
+2. sends it through the sink. An alert about a finding that already has an alert in
+   the channel (an escalation, an expired silence) is a reply in that alert's thread,
+   broadcast to the channel, and the alert is re-rendered to show the finding as it is
+   now; a "resolved" is a reply in that thread, and the alert is re-rendered as
+   resolved (a failed update never fails the reply). A reply whose alert has not gone
+   out yet waits for it;
+3. records the outcome, guarded by the claim token: sent (with the Slack channel id and
+   ts, for later threads), retry later (``TemporaryError``: backoff; ``RateLimited``:
+   exactly Retry-After, without using up an attempt, and the channel rests for the rest
+   of the round), or dead (``PermanentError``, or the last attempt failed).
 
 Dead letters are logged (error level, dedupe key and reason, never the payload) and
-counted in ``Stats``; ``secbot scheduler list`` shows the totals.
+counted; ``secbot scheduler list`` shows the totals. ``dry_run`` renders and prints
+through the sink but claims and marks nothing (``secbot scheduler run`` without Slack).
 """
 
 from __future__ import annotations
@@ -57,6 +62,13 @@ class Policy:
     wait_for_alert: timedelta = timedelta(seconds=10)  # a "resolved" waiting for its alert
 
 
+@dataclass(frozen=True)
+class _Thread:
+    ts: str  # of the thread's first message (the alert that started it)
+    channel_id: str
+    original: FindingNotice  # what that first message showed
+
+
 class _Wait(Exception):
     """The row cannot go yet (its alert has not been sent); not a failure."""
 
@@ -70,7 +82,9 @@ class Dispatcher:
         renderer: Renderer,
         clock: Callable[[], datetime],
         policy: Policy | None = None,
+        dry_run: bool = False,
     ) -> None:
+        self._dry_run = dry_run
         self._engine = engine
         self._sink = sink
         self._renderer = renderer
@@ -80,33 +94,33 @@ class Dispatcher:
     def run_once(self) -> Stats:
         """Send every due message once (see module docstring)."""
         stats = Stats()
+        with session_scope(self._engine) as session:
+            ids = outbox_repo.due(session, now=self._clock(), limit=self._policy.batch)
+        paused: dict[str, datetime] = {}  # channel -> not before (a 429 said so)
+        for row_id in ids:
+            self._one(row_id, stats=stats, paused=paused)
+        return stats
+
+    def _one(self, row_id: int, *, stats: Stats, paused: dict[str, datetime]) -> None:
         token = secrets.token_hex(16)
         now = self._clock()
         with session_scope(self._engine) as session:
-            ids = outbox_repo.due(session, now=now, limit=self._policy.batch)
-            mine = [
-                i
-                for i in ids
-                if outbox_repo.claim(
-                    session, i, now=now, until=now + self._policy.lease, token=token
-                )
-            ]
-        paused: dict[str, datetime] = {}  # channel -> not before (a 429 said so)
-        for row_id in mine:
-            self._one(row_id, token=token, stats=stats, paused=paused)
-        return stats
-
-    def _one(self, row_id: int, *, token: str, stats: Stats, paused: dict[str, datetime]) -> None:
-        with session_scope(self._engine) as session:
             row = outbox_repo.get(session, row_id)
-            if row is None:  # pragma: no cover - rows are never deleted
-                return
+            if row is None or row.state != outbox_repo.PENDING:
+                return  # another dispatcher sent it since we listed it
+            if not self._dry_run and not outbox_repo.claim(
+                session, row_id, now=now, until=now + self._policy.lease, token=token
+            ):
+                return  # another dispatcher is sending it right now
+            session.flush()
+            session.refresh(row)
             session.expunge(row)
-        now = self._clock()
+        if self._dry_run:
+            self._preview(row, stats)
+            return
         if row.channel in paused:
-            self._finish(
-                lambda s: outbox_repo.defer(s, row_id, token=token, at=paused[row.channel])
-            )
+            at = paused[row.channel]
+            self._finish(lambda s: outbox_repo.defer(s, row_id, token=token, at=at))
             stats.deferred += 1
             return
         try:
@@ -115,20 +129,29 @@ class Dispatcher:
             at = now + self._policy.wait_for_alert
             self._finish(lambda s: outbox_repo.defer(s, row_id, token=token, at=at))
             stats.deferred += 1
+        except RateLimited as e:
+            # Slack said when: not a failure of this message, so no attempt is used up.
+            at = now + timedelta(seconds=max(e.delay, 1))
+            paused[row.channel] = at
+            self._finish(lambda s: outbox_repo.defer(s, row_id, token=token, at=at))
+            stats.retried += 1
+            stats.errors.append(mask_text(str(e)))
         except TemporaryError as e:
-            self._failed(row, token=token, error=e, now=now, stats=stats, paused=paused)
+            self._failed(row, token=token, error=e, now=now, stats=stats)
         except PermanentError as e:
             self._dead(row, token=token, error=str(e), stats=stats)
         except Exception as e:  # boundary: a bad payload or a renderer bug fails one row only
-            log.exception("outbox: could not send %s", row.dedupe_key)
-            self._failed(
-                row,
-                token=token,
-                error=TemporaryError(f"internal error: {type(e).__name__}"),
-                now=now,
-                stats=stats,
-                paused=paused,
+            error_id = secrets.token_hex(4)
+            # The traceback only at DEBUG: exception texts are not ours to trust.
+            log.error(
+                "outbox: could not send %s: %s (error %s)",
+                row.dedupe_key,
+                type(e).__name__,
+                error_id,
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
+            error = TemporaryError(f"internal error {type(e).__name__} (error {error_id})")
+            self._failed(row, token=token, error=error, now=now, stats=stats)
         else:
             done = self._clock()
             self._finish(
@@ -144,72 +167,85 @@ class Dispatcher:
             )
             stats.sent += 1
 
+    def _preview(self, row: OutboxRow, stats: Stats) -> None:
+        """Dry run: show what would be posted; the row stays pending for the real sender."""
+        message = (
+            self._renderer.resolved_reply(FindingNotice.from_json(row.payload))
+            if row.kind == "resolved"
+            else self._render(row)
+        )
+        self._sink.post(channel=row.channel, message=message)
+        stats.deferred += 1
+
     def _send(self, row: OutboxRow) -> tuple[Posted, str | None]:
-        if row.kind == "resolved":
-            return self._send_resolved(row)
         message = self._render(row)
-        return self._sink.post(channel=row.channel, message=message), None
+        thread = self._thread(row) if row.kind in ("alert", "resolved") else None
+        if thread is None:
+            return self._sink.post(channel=row.channel, message=message), None
+        # A follow-up: in the alert's thread; an escalation also shows in the channel.
+        posted = self._sink.post(
+            channel=row.channel, message=message, thread_ts=thread.ts, broadcast=row.kind == "alert"
+        )
+        notice = FindingNotice.from_json(row.payload)
+        current = (
+            self._renderer.resolved_original(thread.original, notice)
+            if row.kind == "resolved"
+            else self._renderer.alert(notice)
+        )
+        try:
+            self._sink.update(channel_id=thread.channel_id, ts=thread.ts, message=current)
+        except (TemporaryError, PermanentError) as e:
+            # The reply is what matters; a stale original is cosmetic.
+            log.warning("outbox: could not update the alert of F-%s: %s", notice.finding_id, e)
+        return posted, thread.ts
+
+    def _thread(self, row: OutboxRow) -> _Thread | None:
+        """The thread a follow-up goes in: that of the newest alert about its finding (or
+        the finding it continues); None for a new or reopened finding (a thread of its
+        own) and when there is no alert to follow. ``_Wait`` while that alert is unsent."""
+        notice = FindingNotice.from_json(row.payload)
+        anchor = notice.follows or notice.finding_id
+        if row.kind == "alert" and notice.event in ("new", "reopened"):
+            return None
+        with session_scope(self._engine) as session:
+            last = outbox_repo.last_alert(
+                session, finding_id=anchor, channel=row.channel, before=row.id
+            )
+            if last is None or last.state == outbox_repo.DEAD:
+                return None
+            if last.state == outbox_repo.PENDING:
+                raise _Wait
+            ts = last.thread_ts or last.slack_ts
+            root = outbox_repo.posted_as(session, channel=row.channel, ts=ts) if ts else None
+            if root is None or ts is None:
+                return None
+            return _Thread(
+                ts=ts,
+                channel_id=root.slack_channel or row.channel,
+                original=FindingNotice.from_json(root.payload),
+            )
 
     def _render(self, row: OutboxRow) -> Message:
         if row.kind == "digest":
             return self._renderer.digest(Digest.from_json(row.payload))
         if row.kind == "alert":
             return self._renderer.alert(FindingNotice.from_json(row.payload))
+        if row.kind == "resolved":
+            return self._renderer.resolved_reply(FindingNotice.from_json(row.payload))
         if row.kind == "summary":
             return self._renderer.summary(ScanSummary.from_json(row.payload))
         raise PermanentError(f"unknown outbox kind {row.kind!r}")
 
-    def _send_resolved(self, row: OutboxRow) -> tuple[Posted, str | None]:
-        notice = FindingNotice.from_json(row.payload)
-        with session_scope(self._engine) as session:
-            root = outbox_repo.thread_root(
-                session, finding_id=notice.finding_id, channel=row.channel
-            )
-            if root is not None:
-                session.expunge(root)
-        if root is not None and root.state == outbox_repo.PENDING:
-            raise _Wait
-        reply = self._renderer.resolved_reply(notice)
-        if root is None or root.state != outbox_repo.SENT or not root.slack_ts:
-            return self._sink.post(channel=row.channel, message=reply), None
-        posted = self._sink.post(channel=row.channel, message=reply, thread_ts=root.slack_ts)
-        original = FindingNotice.from_json(root.payload)
-        try:
-            self._sink.update(
-                channel_id=root.slack_channel or posted.channel_id,
-                ts=root.slack_ts,
-                message=self._renderer.resolved_original(original, notice),
-            )
-        except (TemporaryError, PermanentError) as e:
-            # The reply is what matters; the stale original is cosmetic.
-            log.warning(
-                "outbox: could not mark the alert of F-%s resolved: %s", notice.finding_id, e
-            )
-        return posted, root.slack_ts
-
     def _failed(
-        self,
-        row: OutboxRow,
-        *,
-        token: str,
-        error: TemporaryError,
-        now: datetime,
-        stats: Stats,
-        paused: dict[str, datetime],
+        self, row: OutboxRow, *, token: str, error: TemporaryError, now: datetime, stats: Stats
     ) -> None:
         attempts = row.attempts  # already counts this attempt (raised when claimed)
         if attempts >= self._policy.max_attempts:
-            self._dead(
-                row, token=token, error=f"gave up after {attempts} attempts: {error}", stats=stats
-            )
+            reason = f"gave up after {attempts} attempts: {error}"
+            self._dead(row, token=token, error=reason, stats=stats)
             return
         backoff = min(self._policy.backoff * (2 ** (attempts - 1)), self._policy.max_backoff)
-        wait = max(timedelta(seconds=error.delay), backoff)
-        if isinstance(error, RateLimited):
-            # Honour Retry-After exactly, and keep the channel quiet until then.
-            wait = timedelta(seconds=max(error.delay, 1))
-            paused[row.channel] = now + wait
-        at = now + wait
+        at = now + max(timedelta(seconds=error.delay), backoff)
         text = mask_text(str(error))
         self._finish(lambda s: outbox_repo.retry_later(s, row.id, token=token, at=at, error=text))
         stats.retried += 1

@@ -67,6 +67,9 @@ class FindingNotice:
     expires_at: datetime | None = None  # certificate not_after, when the finding has one
     previous_severity: Severity | None = None
     previous_tier: str | None = None
+    # The finding this one continues on the same resource (cert-expiring resolved and
+    # cert-expired new in one scan): its alert's thread is this one's.
+    follows: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return cast(dict[str, Any], _jsonable(asdict(self)))
@@ -91,6 +94,7 @@ class FindingNotice:
             expires_at=_opt_time(doc.get("expires_at")),
             previous_severity=Severity(prev) if prev else None,
             previous_tier=doc.get("previous_tier"),
+            follows=int(doc["follows"]) if doc.get("follows") is not None else None,
         )
 
 

@@ -8,6 +8,8 @@ Rules (issue #5 "post transitions, not states"):
   ``SUMMARY_THRESHOLD`` new ones from one scan -> one summary message instead;
 - resolved -> a thread reply under the finding's last alert in that channel (and the
   alert is updated); a finding never alerted about resolves silently;
+- resolved and, in the same scan, a new finding on the same resource that is no better
+  (cert-expiring -> cert-expired) -> one escalation in the old finding's thread;
 - unchanged -> nothing; a finding under an active silence -> nothing;
 - a silence that expired on a still-open finding -> one "unsilenced" alert.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.core.severity import Severity
+from bot.core.severity import Severity, tier_rank
 from bot.findings.queries import check_title
 from bot.findings.service import ScanOutcome
 from bot.notify.payloads import FindingNotice, NoticeEvent, ScanSummary, SummaryItem
@@ -59,6 +61,7 @@ def notice_for(
     event: NoticeEvent,
     at: datetime,
     previous: tuple[Severity, str | None] | None = None,
+    follows: int | None = None,
 ) -> FindingNotice:
     """The payload of a message about ``row`` as it is now."""
     return FindingNotice(
@@ -75,6 +78,7 @@ def notice_for(
         expires_at=_expires_at(row),
         previous_severity=previous[0] if previous else None,
         previous_tier=previous[1] if previous else None,
+        follows=follows,
     )
 
 
@@ -90,32 +94,47 @@ def plan_scan(*, session: Session, outcome: ScanOutcome, routing: Routing, at: d
         return 0
     active = silences_repo.active(session, now=at, finding_ids=list(outcome.events))
     silenced = {s.finding_id for s in active}
+    rows = {
+        fid: row
+        for fid in sorted(outcome.events)
+        if fid not in silenced and (row := findings_repo.get(session, fid)) is not None
+    }
     resolved_ids = {r.id for r in outcome.resolved}
+    successors = _successors(outcome, rows, resolved_ids)
     added = 0
     news: list[tuple[FindingRow, NoticeEvent, int]] = []
-    for finding_id, event_id in sorted(outcome.events.items()):
-        if finding_id in silenced:
-            continue
-        row = findings_repo.get(session, finding_id)
-        if row is None:  # pragma: no cover - the scan just wrote it
-            continue
+    for finding_id, row in rows.items():
+        event_id = outcome.events[finding_id]
         if finding_id in resolved_ids:
-            added += _plan_resolved(
-                session, row, channel=channel, event_id=event_id, at=at, cluster=outcome.cluster
-            )
+            if finding_id not in successors.values():  # continued, not resolved
+                added += _plan_resolved(
+                    session,
+                    row,
+                    channel=channel,
+                    event_id=event_id,
+                    at=at,
+                    cluster=outcome.cluster,
+                )
             continue
         if Severity(row.severity) not in ALERT_SEVERITIES:
             continue
         event = _event_of(outcome, row)
-        if event != "escalated":
+        follows = successors.get(finding_id)
+        if event != "escalated" and follows is None:
             news.append((row, event, event_id))
             continue
+        before = rows[follows] if follows is not None else None
         notice = notice_for(
             row,
             cluster=outcome.cluster,
-            event=event,
+            event="escalated",
             at=at,
-            previous=outcome.previous.get(finding_id),
+            previous=(
+                (Severity(before.severity), before.tier)
+                if before is not None
+                else outcome.previous.get(finding_id)
+            ),
+            follows=follows,
         )
         added += _enqueue_alert(session, notice, channel=channel, key=f"event:{event_id}", at=at)
     if len(news) > SUMMARY_THRESHOLD:
@@ -176,6 +195,27 @@ def _plan_summary(
     )
 
 
+def _successors(
+    outcome: ScanOutcome, rows: dict[int, FindingRow], resolved_ids: set[int]
+) -> dict[int, int]:
+    """new finding id -> the finding it continues: one that resolved in the same scan on
+    the same resource and was no worse (a certificate moving from cert-expiring to
+    cert-expired is one story, told in one thread, not "resolved" plus a stranger)."""
+    gone = {rows[i].resource.key: rows[i] for i in sorted(resolved_ids) if i in rows}
+    out: dict[int, int] = {}
+    for fid, row in rows.items():
+        if fid in resolved_ids or outcome.status.get(row.fingerprint) != "new":
+            continue
+        before = gone.get(row.resource.key)
+        if before is not None and _rank(row) >= _rank(before):
+            out[fid] = before.id
+    return out
+
+
+def _rank(row: FindingRow) -> tuple[int, int]:
+    return Severity(row.severity).rank, tier_rank(row.tier)
+
+
 def _event_of(outcome: ScanOutcome, row: FindingRow) -> NoticeEvent:
     if outcome.status.get(row.fingerprint) == "escalated":
         return "escalated"
@@ -185,7 +225,7 @@ def _event_of(outcome: ScanOutcome, row: FindingRow) -> NoticeEvent:
 def _plan_resolved(
     session: Session, row: FindingRow, *, channel: str, event_id: int, at: datetime, cluster: str
 ) -> int:
-    if outbox_repo.thread_root(session, finding_id=row.id, channel=channel) is None:
+    if outbox_repo.last_alert(session, finding_id=row.id, channel=channel) is None:
         return 0  # never announced here: its resolution is news only in the digest
     notice = notice_for(row, cluster=cluster, event="resolved", at=at)
     return int(

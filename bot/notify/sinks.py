@@ -32,9 +32,16 @@ class Posted:
 
 
 class Sink(Protocol):
-    def post(self, *, channel: str, message: Message, thread_ts: str | None = None) -> Posted:
+    def post(
+        self,
+        *,
+        channel: str,
+        message: Message,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> Posted:
         """Post ``message`` to ``channel`` (a name like ``#ops`` or an id), optionally as a
-        reply in the thread of ``thread_ts``."""
+        reply in the thread of ``thread_ts`` (``broadcast``: also shown in the channel)."""
         ...
 
     def update(self, *, channel_id: str, ts: str, message: Message) -> None:

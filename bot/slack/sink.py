@@ -166,7 +166,14 @@ class SlackSink:
             )
         self.client = client
 
-    def post(self, *, channel: str, message: Message, thread_ts: str | None = None) -> Posted:
+    def post(
+        self,
+        *,
+        channel: str,
+        message: Message,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> Posted:
         answer = self._call(
             "chat.postMessage",
             self.client.chat_postMessage,
@@ -174,6 +181,7 @@ class SlackSink:
             text=message["text"],
             blocks=message.get("blocks"),
             thread_ts=thread_ts,
+            reply_broadcast=True if thread_ts and broadcast else None,
             unfurl_links=False,
             unfurl_media=False,
         )

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -115,7 +116,7 @@ def test_429_then_success_sends_once_after_retry_after(engine: Engine, slack: Fa
     clock.advance(seconds=1)
     assert dispatcher.run_once().sent == 1
     assert len(slack.calls_to("chat.postMessage")) == 1
-    assert _states(engine) == [("alert", "sent", 2)]
+    assert _states(engine) == [("alert", "sent", 1)]  # being told to wait is no failure
 
 
 def test_a_429_pauses_the_channel_for_the_rest_of_the_round(
@@ -189,3 +190,45 @@ def test_two_dispatchers_racing_send_each_message_once(engine: Engine, slack: Fa
     posts = slack.calls_to("chat.postMessage")
     assert len(posts) == 12
     assert [s for _, s, _ in _states(engine)] == ["sent"] * 12
+
+
+class _SlowSink:
+    """The real Slack sink, taking 30 s (of the test clock) per message; on the fifth
+    message a second dispatcher runs, as an overlapping leader would."""
+
+    def __init__(self, inner: Any, clock: Clock) -> None:
+        self.inner, self.clock, self.posts = inner, clock, 0
+        self.other: Dispatcher | None = None
+
+    def post(self, **kw: Any) -> Any:
+        self.clock.advance(seconds=30)
+        self.posts += 1
+        if self.posts == 5 and self.other is not None:
+            self.other.run_once()
+        return self.inner.post(**kw)
+
+    def update(self, **kw: Any) -> None:
+        self.inner.update(**kw)
+
+
+def test_a_slow_batch_is_never_sent_twice_by_an_overlapping_dispatcher(
+    engine: Engine, slack: FakeSlackAPI
+) -> None:
+    # Ten messages at 30 s each outlast the 2-minute claim lease; each row is claimed just
+    # before it is sent, so the second dispatcher takes over the rest instead of resending.
+    clock = Clock(T0 + timedelta(minutes=10))
+    for i in range(10):
+        scan(
+            engine,
+            [proxy(), *[cert(f"web{j}", 10, severity=C) for j in range(i)]],
+            at=T0 + timedelta(minutes=i),
+        )
+    sink = _SlowSink(slack_sink(token=slack.token, base_url=slack.url), clock)
+    first = Dispatcher(
+        engine=engine, sink=sink, renderer=SlackRenderer(tz=ZoneInfo("UTC")), clock=clock
+    )
+    sink.other = _dispatcher(engine, slack, clock)
+    first.run_once()
+    texts = [p.params["text"] for p in slack.calls_to("chat.postMessage")]
+    assert len(texts) == 10 and len(set(texts)) == 10
+    assert [s for _, s, _ in _states(engine)] == ["sent"] * 10

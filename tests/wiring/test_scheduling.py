@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from bot.slack.sink import slack_sink
 from bot.store import db
 from bot.wiring import scheduling
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.notify import C, Clock, W, cert, proxy, scan
+from tests.notify import C, Clock, cert, proxy, scan
 from tests.store.conftest import BACKENDS, migrated_engine
 
 BERLIN = "Europe/Berlin"
@@ -146,13 +147,26 @@ def test_alerts_go_out_once_per_transition_through_the_outbox_job(
         ["WARNING", "new"],
         ["CRITICAL", "escalated"],
     ]
-    # renewed: the finding resolves, answered in the thread of the escalation
+    # the escalation is a reply in the alert's thread, shown in the channel too, and the
+    # alert itself now shows the finding as it is
+    root = posts[0].answer["ts"]
+    assert posts[1].params["thread_ts"] == root
+    assert posts[1].params["reply_broadcast"] in (True, "true", "1")
+    updates = slack.calls_to("chat.update")
+    assert [u.params["ts"] for u in updates] == [root]
+    assert updates[0].params["text"].startswith("CRITICAL escalated on prod: ")
+    # renewed: the finding resolves, answered in the same thread; the alert says so
     clock.now = t0 + timedelta(days=18)
     scan(engine, [], at=clock.now)
     runner.run_now("outbox")
     reply = slack.calls_to("chat.postMessage")[-1]
-    assert reply.params["thread_ts"] == posts[-1].answer["ts"]
-    assert [u.params["ts"] for u in slack.calls_to("chat.update")] == [posts[-1].answer["ts"]]
+    assert reply.params["thread_ts"] == root
+    assert "reply_broadcast" not in reply.params
+    assert reply.params["text"].startswith("RESOLVED on prod: ")
+    updates = slack.calls_to("chat.update")
+    assert [u.params["ts"] for u in updates] == [root, root]
+    assert updates[-1].params["text"].startswith("RESOLVED on prod: ")
+    assert ":white_check_mark: *Resolved*" in str(updates[-1].params["blocks"])
 
 
 def test_an_expired_silence_is_announced_by_the_expiry_job(
@@ -181,5 +195,40 @@ def test_an_expired_silence_is_announced_by_the_expiry_job(
     runner.run_now("outbox")
     runner.run_due("expiry")
     runner.run_now("outbox")
-    texts = [p.params["text"] for p in slack.calls_to("chat.postMessage")]
-    assert len(texts) == 2 and W.value.upper() in texts[1]
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 2
+    assert posts[1].params["text"].startswith("WARNING silence expired on prod: ")
+    assert posts[1].params["thread_ts"] == posts[0].answer["ts"]  # in the alert's thread
+
+
+def test_an_expiring_certificate_that_expires_escalates_in_its_thread(
+    engine: Engine, slack: FakeSlackAPI
+) -> None:
+    # cert-expiring stops and cert-expired starts on the same certificate: one story.
+    t0 = datetime(2026, 11, 2, 6, tzinfo=UTC)
+    clock = Clock(t0)
+    runner = _runner(engine, slack, clock)
+    expiring = cert("web", 1, severity=C)
+    scan(engine, [expiring], at=t0)
+    runner.run_now("outbox")
+    clock.now = t0 + timedelta(days=2)
+    expired = replace(
+        expiring, check_id="cert-expired", tier="expired", message="certificate expired"
+    )
+    scan(engine, [expired], at=clock.now)
+    runner.run_now("outbox")
+    first, second = slack.calls_to("chat.postMessage")
+    assert second.params["text"].startswith("CRITICAL escalated on prod: ")
+    assert "(was critical, 1d)" in second.params["text"]
+    assert second.params["thread_ts"] == first.answer["ts"]
+    assert not any("RESOLVED" in str(c.params) for c in slack.calls_to("chat.postMessage"))
+    (update,) = slack.calls_to("chat.update")
+    assert update.params["ts"] == first.answer["ts"]
+    assert "Certificate has expired" in update.params["text"]
+    # renewed at last: the expired finding resolves in the same thread
+    clock.now = t0 + timedelta(days=3)
+    scan(engine, [], at=clock.now)
+    runner.run_now("outbox")
+    reply = slack.calls_to("chat.postMessage")[-1]
+    assert reply.params["text"].startswith("RESOLVED on prod: ")
+    assert reply.params["thread_ts"] == first.answer["ts"]

@@ -156,19 +156,27 @@ def mark_dead(session: Session, row_id: int, *, token: str, error: str) -> bool:
     return _won(session.execute(stmt.execution_options(synchronize_session=False)))
 
 
-def thread_root(session: Session, *, finding_id: int, channel: str) -> OutboxRow | None:
-    """The newest top-level alert about a finding in a channel (any state), or None."""
-    query = (
-        select(OutboxRow)
-        .where(
-            OutboxRow.finding_id == finding_id,
-            OutboxRow.channel == channel,
-            OutboxRow.kind == "alert",
-        )
-        .order_by(OutboxRow.id.desc())
-        .limit(1)
+def last_alert(
+    session: Session, *, finding_id: int, channel: str, before: int | None = None
+) -> OutboxRow | None:
+    """The newest alert about a finding in a channel (top-level or a thread reply, any
+    state), or None; ``before``: only rows older than that row id."""
+    query = select(OutboxRow).where(
+        OutboxRow.finding_id == finding_id,
+        OutboxRow.channel == channel,
+        OutboxRow.kind == "alert",
     )
-    return session.scalars(query).first()
+    if before is not None:
+        query = query.where(OutboxRow.id < before)
+    return session.scalars(query.order_by(OutboxRow.id.desc()).limit(1)).first()
+
+
+def posted_as(session: Session, *, channel: str, ts: str) -> OutboxRow | None:
+    """The sent row whose message is ``ts`` in ``channel`` (a thread's first message)."""
+    query = select(OutboxRow).where(
+        OutboxRow.channel == channel, OutboxRow.slack_ts == ts, OutboxRow.state == SENT
+    )
+    return session.scalars(query.limit(1)).first()
 
 
 def last_of_kind(session: Session, *, kind: str, channel: str) -> OutboxRow | None:
