@@ -96,7 +96,7 @@ def scheduler_run(job_id: str, db_url: str | None) -> None:
     settings = wiring.settings_for_command()
     engine = wiring.open_store(settings, url=db_url)
     try:
-        sink = scheduling.sink(settings)
+        sink = scheduling.sink(settings, engine=engine)
         jobs = scheduling.scheduler_jobs(
             settings,
             engine=engine,
@@ -153,10 +153,9 @@ def _compose(
 
     from bot import wiring
     from bot.errors import UserError
-    from bot.notify.digest import compose_digest
+    from bot.notify.digest import compose_digest, window_start
     from bot.store.db import read_scope
     from bot.store.repos import clusters as clusters_repo
-    from bot.store.repos import outbox as outbox_repo
 
     routing = wiring.notify_routing(settings)
     day = now.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
@@ -170,11 +169,16 @@ def _compose(
             channels = {only: channels[only]}
         out = []
         for name, clusters in channels.items():
-            previous = outbox_repo.last_of_kind(session, kind="digest", channel=name)
-            since = previous.created_at if previous is not None else now - timedelta(days=1)
+            since = window_start(session, channel=name, now=now)
             out.append(
                 compose_digest(
-                    session=session, channel=name, clusters=clusters, since=since, now=now, day=day
+                    session=session,
+                    channel=name,
+                    clusters=clusters,
+                    since=since,
+                    now=now,
+                    day=day,
+                    critical_days=settings.expiry_critical_days,
                 )
             )
     return out

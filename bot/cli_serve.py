@@ -74,7 +74,7 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
                 scheduler = scheduling.scheduler_service(
-                    settings, engine=engine, sink=scheduling.sink(settings), say=_say
+                    settings, engine=engine, sink=scheduling.sink(settings, engine=engine), say=_say
                 )
                 scheduler.start()
                 try:
@@ -101,7 +101,7 @@ def _run_slack(
     scheduler = scheduling.scheduler_service(
         settings,
         engine=engine,
-        sink=scheduling.sink(settings),
+        sink=scheduling.sink(settings, engine=engine),
         say=_say,
         runner=services.scan_runner,
     )

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     scan_interval: str = Field(default="6h", description="how often every cluster is scanned")
     outbox_interval_seconds: int = Field(default=5, ge=1, le=300, description="dispatcher tick")
     outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="then dead-letter")
+    console: bool = Field(
+        default=False,
+        description="print messages instead of posting them, also on PostgreSQL",
+    )
     leader: str = Field(
         default="auto",
         pattern=r"^(auto|none|postgres|kubernetes)$",

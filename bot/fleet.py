@@ -39,7 +39,7 @@ from bot.checks.runner import CheckRun, pack_run, run_checks, unpack_run
 from bot.core.policy import CheckPolicy
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.errors import BotError
-from bot.findings.service import attach_rotations
+from bot.findings.rotations import attach_rotations
 from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeForbidden, KubeUnauthorized
 from bot.notify.routing import Routing

@@ -201,7 +201,7 @@ def scan(
     snapshots = read_snapshots(request, now=now, limits=limits, progress=progress)
     if engine is not None:
         # The rotation check needs what operators recorded; without a store it says UNKNOWN.
-        from bot.findings.service import load_rotations
+        from bot.findings.rotations import load_rotations
         from bot.store.db import session_scope
 
         with session_scope(engine) as session:

@@ -265,6 +265,7 @@ def test_no_secret_reaches_output_logs_or_store(
     url, handle = database
     monkeypatch.setenv("SECBOT_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("SECBOT_ALERT_CHANNEL", "#alerts")  # alerts and digests planned too
+    monkeypatch.setenv("SECBOT_CONSOLE", "true")  # printed, also on PostgreSQL
     caplog.set_level(logging.DEBUG)
     inputs = [
         "--bundle",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.conftest import fresh_database
 from tests.test_cli import SAMPLE, run
 
 
@@ -102,3 +103,22 @@ def test_bad_scheduler_settings_are_one_line_exit_2(
         "secbot: error: SECBOT_DIGEST_AT: Value error, '9am' is not a time of day like 09:00 "
         "(24-hour HH:MM); fix the variable or .env and retry"
     )
+
+
+@pytest.mark.postgres
+def test_without_slack_on_postgresql_nothing_is_printed_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The console would mark messages sent in a shared database: only on purpose.
+    with fresh_database("postgres", tmp_path) as url:
+        monkeypatch.setenv("SECBOT_DATABASE_URL", url)
+        code, _out, err = run(["scheduler", "run", "outbox"], capsys)
+        assert code == 2
+        assert err.strip().startswith(
+            "secbot: error: SLACK_BOT_TOKEN is not set, and printing messages instead of "
+            "posting them would mark them sent in the shared postgresql database"
+        )
+        monkeypatch.setenv("SECBOT_CONSOLE", "true")
+        code, out, err = run(["scheduler", "run", "outbox"], capsys)
+        assert code == 0, err
+        assert "Slack is not configured" in out

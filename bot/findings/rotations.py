@@ -11,16 +11,30 @@ node, the kind and who said so are stored: never the credential.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
-from bot.core.snapshot import CREDENTIAL_KINDS, RotationRecord
+from bot.core.snapshot import (
+    CREDENTIAL_KINDS,
+    CoverageItem,
+    CoverageStatus,
+    RotationRecord,
+    Snapshot,
+)
 from bot.errors import UserError
 from bot.findings.queries import require_cluster_id
 from bot.store.db import Session
 from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import rotations as rotations_repo
 
-__all__ = ["ALL_NODES", "CREDENTIAL_KINDS", "record_rotation", "rotations_for"]
+__all__ = [
+    "ALL_NODES",
+    "CREDENTIAL_KINDS",
+    "attach_rotations",
+    "load_rotations",
+    "record_rotation",
+    "rotations_for",
+]
 
 ALL_NODES = "all"
 # A Kubernetes node name (RFC 1123 subdomain), lower-case.
@@ -57,3 +71,16 @@ def rotations_for(*, session: Session, cluster: str) -> tuple[RotationRecord, ..
         return ()
     rows = rotations_repo.latest(session, cluster_id=found.id)
     return tuple(RotationRecord(node=n, kind=k, rotated_at=at) for n, k, at in rows)
+
+
+def load_rotations(*, session: Session, snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with the cluster's recorded credential rotations and coverage
+    ``rotations`` READ (a cluster the store does not know yet has none recorded)."""
+    return attach_rotations(snapshot, rotations_for(session=session, cluster=snapshot.cluster))
+
+
+def attach_rotations(snapshot: Snapshot, records: tuple[RotationRecord, ...]) -> Snapshot:
+    """``snapshot`` with ``records`` as its rotations and coverage ``rotations`` READ."""
+    read = CoverageItem("rotations", CoverageStatus.READ, f"{len(records)} record(s) in the store")
+    others = tuple(c for c in snapshot.coverage if c.subject != "rotations")
+    return replace(snapshot, rotations=records, coverage=(*others, read))

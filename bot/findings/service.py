@@ -6,22 +6,25 @@ written completely or not at all. Call them after all reading is done: nothing h
 touches a cluster or a file.
 
 Times: a finding's first_seen / last_seen / resolved_at are the ``started_at`` of the
-scan that saw (or stopped seeing) it, so they line up with the scans table.
+scan that saw (or stopped seeing) it, so they line up with the scans table. Its
+finding_events are stamped ``finished_at`` (when the change is recorded): a fleet scan
+shares one start time for minutes of results, and the digest's "since the last digest"
+window must not miss a change committed after it was composed.
 
 The certificate inventory (every distinct certificate, not only those with findings) is
 replaced per (cluster, source) in the same transaction, judged like the certificate
 checks judge them (``bot.checks._certs.judged``), so an inventory row's location is the
 resource of any finding about that certificate. A scan that could read no certificate
 source at all keeps the previous inventory: not being able to look is not "no
-certificates". ``load_rotations`` gives a snapshot the recorded credential rotations
-before the checks run.
+certificates".(bot.findings.rotations gives a snapshot the recorded credential
+rotations before the checks run.)
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -30,11 +33,10 @@ from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.masking import mask_text
 from bot.core.severity import Severity
-from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
+from bot.core.snapshot import Snapshot
 from bot.findings.lifecycle import Changes, OpenState, classify, visible_in
-from bot.findings.rotations import rotations_for
 from bot.store.db import Session
-from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow
+from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow, Scan
 from bot.store.repos import clusters as clusters_repo
 from bot.store.repos import events as events_repo
 from bot.store.repos import findings as findings_repo
@@ -126,6 +128,12 @@ def record_scan(
 
     cluster = clusters_repo.get_or_create(session, name=snap.cluster, now=started_at)
     clusters_repo.lock(session, cluster)
+    newest = scans_repo.latest(session, cluster_id=cluster.id, source=snap.source)
+    if newest is not None and newest.error is None and newest.started_at > started_at:
+        # An older scan finishing after a newer one was recorded (a scheduled scan and a
+        # /harvester scan overlapping): history, but the newer one decided every finding.
+        scan = _add_scan(session, cluster.id, run, started_at, finished_at, {"superseded": 1})
+        return ScanOutcome(scan_id=scan.id, status={}, resolved=(), ids={}, cluster=snap.cluster)
     rows = {r.fingerprint: r for r in findings_repo.for_cluster(session, cluster_id=cluster.id)}
     changes = classify(
         open_before={fp: _open_state(r) for fp, r in rows.items() if r.state == STATE_OPEN},
@@ -135,22 +143,7 @@ def record_scan(
         evaluated=run.evaluated,
         visible=visible_in(snap),
     )
-    scan = scans_repo.add(
-        session,
-        cluster_id=cluster.id,
-        source=snap.source,
-        origin=mask_credentials(snap.origin),
-        started_at=started_at,
-        finished_at=finished_at,
-        coverage=[
-            {"subject": c.subject, "status": c.status.value, "detail": mask_credentials(c.detail)}
-            for c in snap.coverage
-        ],
-        unknowns=[
-            {"check": u.check_id, "reason": mask_credentials(u.reason)} for u in run.unknowns
-        ],
-        counts=_counts(run, changes),
-    )
+    scan = _add_scan(session, cluster.id, run, started_at, finished_at, _counts(run, changes))
 
     _write_inventory(session, cluster_id=cluster.id, scan_id=scan.id, snapshot=snap)
 
@@ -186,7 +179,7 @@ def record_scan(
             ids[fp] = row.id
             if label != "unchanged":
                 event = "reopened" if fp in changes.reopened else label
-                events[row.id] = events_repo.add(session, row=row, event=event, at=started_at).id
+                events[row.id] = events_repo.add(session, row=row, event=event, at=finished_at).id
 
     _end_silences(session, changes=changes, ids=ids, at=started_at)
 
@@ -194,7 +187,7 @@ def record_scan(
     for fp in changes.resolved:
         row = rows[fp]
         findings_repo.resolve(row, at=started_at)
-        events[row.id] = events_repo.add(session, row=row, event="resolved", at=started_at).id
+        events[row.id] = events_repo.add(session, row=row, event="resolved", at=finished_at).id
         resolved.append(
             ResolvedFinding(row.id, fp, row.check_id, row.resource.key, Severity(row.severity))
         )
@@ -208,6 +201,33 @@ def record_scan(
         events=events,
         cluster=snap.cluster,
         previous=previous,
+    )
+
+
+def _add_scan(
+    session: Session,
+    cluster_id: int,
+    run: CheckRun,
+    started_at: datetime,
+    finished_at: datetime,
+    counts: dict[str, int],
+) -> Scan:
+    snap = run.snapshot
+    return scans_repo.add(
+        session,
+        cluster_id=cluster_id,
+        source=snap.source,
+        origin=mask_credentials(snap.origin),
+        started_at=started_at,
+        finished_at=finished_at,
+        coverage=[
+            {"subject": c.subject, "status": c.status.value, "detail": mask_credentials(c.detail)}
+            for c in snap.coverage
+        ],
+        unknowns=[
+            {"check": u.check_id, "reason": mask_credentials(u.reason)} for u in run.unknowns
+        ],
+        counts=counts,
     )
 
 
@@ -247,19 +267,6 @@ def _write_inventory(
     inventory_repo.replace(
         session, cluster_id=cluster_id, source=snapshot.source, scan_id=scan_id, entries=entries
     )
-
-
-def load_rotations(*, session: Session, snapshot: Snapshot) -> Snapshot:
-    """``snapshot`` with the cluster's recorded credential rotations and coverage
-    ``rotations`` READ (a cluster the store does not know yet has none recorded)."""
-    return attach_rotations(snapshot, rotations_for(session=session, cluster=snapshot.cluster))
-
-
-def attach_rotations(snapshot: Snapshot, records: tuple[RotationRecord, ...]) -> Snapshot:
-    """``snapshot`` with ``records`` as its rotations and coverage ``rotations`` READ."""
-    read = CoverageItem("rotations", CoverageStatus.READ, f"{len(records)} record(s) in the store")
-    others = tuple(c for c in snapshot.coverage if c.subject != "rotations")
-    return replace(snapshot, rotations=records, coverage=(*others, read))
 
 
 def record_failed_scan(

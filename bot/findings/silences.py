@@ -120,3 +120,22 @@ def active_silences(*, session: Session, cluster: str | None, now: datetime) -> 
     names = {c.id: c.name for c in clusters_repo.list_all(session)}
     rows = silences_repo.active(session, now=now, cluster_id=cluster_id)
     return [_view(r, names[r.cluster_id]) for r in rows]
+
+
+def record_expiries(*, session: Session, now: datetime, window: timedelta) -> int:
+    """Write the "unsilenced" history event of each silence that ran out in the last
+    ``window`` on a still-open finding (once: at its expiry time, by "secbot:expired"),
+    so the digest lists expiries with the silences people ended by hand."""
+    added = 0
+    for row in silences_repo.expired_between(session, after=now - window, until=now):
+        finding = findings_repo.get(session, row.finding_id)
+        if finding is None or finding.state == STATE_RESOLVED:
+            continue
+        last = events_repo.latest(session, finding_id=finding.id, event="unsilenced")
+        if last is not None and last.at >= row.expires_at:
+            continue
+        events_repo.add(
+            session, row=finding, event="unsilenced", at=row.expires_at, actor="secbot:expired"
+        )
+        added += 1
+    return added

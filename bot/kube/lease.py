@@ -75,6 +75,9 @@ class LeaseLock:
     ) -> None:
         if duration < timedelta(seconds=1):
             raise ValueError("a lease duration must be at least one second")
+        # The other holder's record as last read, and when (our clock) it last changed.
+        self._seen: tuple[str, str] | None = None
+        self._seen_at = clock()
         self._client = client
         self.namespace = namespace
         self.name = name
@@ -180,13 +183,21 @@ class LeaseLock:
         return True
 
     def _expired(self, spec: dict[str, Any], now: datetime) -> bool:
-        renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(
-            spec.get("acquireTime")
-        )
-        if renewed is None:
+        """Has the holder's record gone unchanged for its duration, by OUR clock?
+
+        Like client-go, expiry counts from when this replica saw the record last change,
+        not from the holder's renewTime: clocks of two replicas may disagree, and a
+        renewTime from a fast clock would otherwise let a follower take over a live
+        leader. A first sighting therefore waits one full duration.
+        """
+        stamp = spec.get("renewTime") or spec.get("acquireTime")
+        if parse_micro_time(stamp) is None:
             return True  # a holder that never renewed holds nothing
+        record = (str(spec.get("holderIdentity") or ""), str(stamp))
+        if record != self._seen:
+            self._seen, self._seen_at = record, now
         seconds = _int(spec.get("leaseDurationSeconds")) or int(self.duration.total_seconds())
-        return renewed + timedelta(seconds=seconds) < now
+        return self._seen_at + timedelta(seconds=seconds) < now
 
 
 def _int(value: object) -> int:

@@ -40,6 +40,9 @@ CERT_DAYS = 30
 SILENCE_LOOKAHEAD = timedelta(days=3)
 ROTATION_CHECK = "credential-rotation-overdue"
 MAX_CERTS = 100_000
+# Changes of the last two minutes wait for the next digest: a scan recording right now
+# may commit a moment after the digest is composed, and would fall between two windows.
+SETTLE = timedelta(minutes=2)
 
 
 def compose_digest(
@@ -50,8 +53,12 @@ def compose_digest(
     since: datetime,
     now: datetime,
     day: str,
+    until: datetime | None = None,
+    critical_days: int = 14,
 ) -> Digest:
-    """The digest of ``clusters`` for ``channel`` (see module docstring)."""
+    """The digest of ``clusters`` for ``channel`` (see module docstring); changes in
+    ``(since, until]`` (``until`` default: ``now``)."""
+    end = until or now
     known = {c.name: c.id for c in clusters_repo.list_all(session)}
     ids = sorted(known[name] for name in clusters if name in known)
     names = {cid: name for name, cid in known.items()}
@@ -67,7 +74,7 @@ def compose_digest(
         since=since,
         now=now,
         clusters=tuple(sorted(clusters)),
-        changes=_changes(session, ids=ids, names=names, since=since, now=now),
+        changes=_changes(session, ids=ids, names=names, since=since, now=end),
         silences_expiring=tuple(
             DigestSilence(
                 finding_id=s.finding_id,
@@ -90,6 +97,8 @@ def compose_digest(
             for r in findings_repo.open_of_check(session, check_id=ROTATION_CHECK, cluster_ids=ids)
         ),
         open_counts=_counts(open_rows, silenced),
+        until=until,
+        critical_days=critical_days,
     )
 
 
@@ -150,6 +159,15 @@ def _counts(rows: Sequence[OpenBrief], silenced: set[int]) -> dict[str, int]:
     return {s.value: found.get(s.value, 0) for s in Severity}
 
 
+def window_start(session: Session, *, channel: str, now: datetime) -> datetime:
+    """Where this channel's "what changed" starts: where its previous digest's ended."""
+    previous = outbox_repo.last_of_kind(session, kind="digest", channel=channel)
+    if previous is None:
+        return now - timedelta(days=1) - SETTLE
+    until = previous.payload.get("until") if isinstance(previous.payload, dict) else None
+    return datetime.fromisoformat(until) if isinstance(until, str) else previous.created_at
+
+
 def plan_digests(
     *,
     session: Session,
@@ -157,19 +175,29 @@ def plan_digests(
     clusters: Sequence[str],
     day: str,
     now: datetime,
+    manual: bool = False,
+    critical_days: int = 14,
 ) -> list[Digest]:
     """Compose and enqueue the digest of every channel for ``day``; returns the new ones
-    (a channel whose digest for ``day`` is already in the outbox is skipped)."""
+    (a channel whose digest for ``day`` is already in the outbox is skipped). A ``manual``
+    digest (``secbot scheduler run digest``) has a key of its own, so the scheduled one
+    still goes out that day."""
     known = [c.name for c in clusters_repo.list_all(session)]
     planned = []
     for channel, names in routing.digest_channels([*clusters, *known]).items():
-        key = f"digest:{channel}:{day}"
+        key = f"digest:{channel}:{day}" + (f":manual:{now.isoformat()}" if manual else "")
         if outbox_repo.exists(session, key):
             continue
-        previous = outbox_repo.last_of_kind(session, kind="digest", channel=channel)
-        since = previous.created_at if previous is not None else now - timedelta(days=1)
+        until = now - SETTLE
         digest = compose_digest(
-            session=session, channel=channel, clusters=names, since=since, now=now, day=day
+            session=session,
+            channel=channel,
+            clusters=names,
+            since=window_start(session, channel=channel, now=now),
+            now=now,
+            day=day,
+            until=until,
+            critical_days=critical_days,
         )
         if outbox_repo.enqueue(
             session,

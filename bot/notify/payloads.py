@@ -210,6 +210,8 @@ class Digest:
     certs: tuple[DigestCert, ...] = ()  # soonest first
     rotations: tuple[DigestRotation, ...] = ()
     open_counts: Mapping[str, int] = field(default_factory=dict)
+    until: datetime | None = None  # end of the "what changed" window (None: ``now``)
+    critical_days: int = 14  # SECBOT_EXPIRY_CRITICAL_DAYS, to label the certificates
 
     def to_json(self) -> dict[str, Any]:
         return cast(dict[str, Any], _jsonable(asdict(self)))
@@ -230,6 +232,8 @@ class Digest:
             certs=tuple(_load(DigestCert, d) for d in doc.get("certs", ())),
             rotations=tuple(_load(DigestRotation, d) for d in doc.get("rotations", ())),
             open_counts={str(k): int(v) for k, v in doc.get("open_counts", {}).items()},
+            until=_opt_time(doc.get("until")),
+            critical_days=int(doc.get("critical_days", 14)),
         )
 
 

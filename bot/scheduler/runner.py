@@ -7,16 +7,18 @@ make up for downtime (``catch_up``) and what ``secbot scheduler run JOB`` calls
 1. insert the ``(job_id, slot)`` claim in its own short transaction; a replica that
    inserted it first wins and this one reports ``skipped``;
 2. run the job (its own transactions; the claim is already committed, so a crash mid-run
-   leaves a claim without ``finished_at`` and the slot is not run twice);
+   leaves a claim without ``finished_at``, which nobody else runs for 30 minutes);
 3. record ``finished_at`` and, on failure, one masked line naming the error id.
 
 A job's exception never escapes: it is logged with an error id (the traceback only at
 DEBUG, because exception texts are not ours to trust with secrets) and the run is
-``failed``. A failed slot is not retried; the next slot is the retry.
+``failed``.
 
-Catch-up runs each claimable job's latest slot at or before now, once, if nobody claimed
-it and it is within the job's grace: three days down means one digest (today's), not
+Catch-up runs each claimable job's latest slot at or before now, once, if it is within
+the job's grace and nobody claimed it, or its run failed 10 minutes ago or was abandoned
+30 minutes ago (bot.store.repos.claims): three days down means one digest (today's), not
 three; down longer than the digest grace past today's slot means none until tomorrow.
+The leader calls it every minute, so a failed digest is retried within its grace.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from datetime import datetime
 from enum import StrEnum
 
@@ -59,6 +62,16 @@ def error_line(error: BaseException, error_id: str) -> str:
     if len(text) > _MAX_ERROR:
         text = text[: _MAX_ERROR - 3] + "..."
     return f"{text} (error {error_id})"
+
+
+_SLOT: ContextVar[str | None] = ContextVar("secbot_job_slot", default=None)
+
+
+def current_slot() -> str | None:
+    """The slot of the job running in this thread (``manual:…`` for ``run_now``), so a
+    job can tell a run by hand from a scheduled one (a manual digest must not take the
+    day's place)."""
+    return _SLOT.get()
 
 
 class JobRunner:
@@ -115,7 +128,8 @@ class JobRunner:
         return self._run(job, manual_slot(now), now)
 
     def pending(self) -> list[tuple[JobSpec, datetime]]:
-        """Claimable jobs whose latest slot is within grace and unclaimed, with its fire time."""
+        """Claimable jobs whose latest slot is within grace and unclaimed (or its run
+        failed or was abandoned long enough ago), with its fire time."""
         now = self._clock()
         due: list[tuple[JobSpec, datetime]] = []
         candidates = []
@@ -127,7 +141,8 @@ class JobRunner:
             return due
         with read_scope(self._engine) as session:
             for job, fire in candidates:
-                if claims.get(session, job_id=job.id, slot=slot_of(job, fire)) is None:
+                found = claims.get(session, job_id=job.id, slot=slot_of(job, fire))
+                if found is None or claims.retryable(found, now=now):
                     due.append((job, fire))
         return due
 
@@ -156,6 +171,7 @@ class JobRunner:
             if refused is not None:
                 return refused
         error: str | None = None
+        token = _SLOT.set(slot)
         try:
             job.run(fire)
         except Exception as e:  # boundary: one job's failure must not stop the scheduler
@@ -168,6 +184,8 @@ class JobRunner:
                 error,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
+        finally:
+            _SLOT.reset(token)
         if job.claim:
             self._finish(job, slot, error)
         return Outcome.RAN if error is None else Outcome.FAILED

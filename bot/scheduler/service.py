@@ -42,6 +42,7 @@ from bot.store.repos import claims, instances
 log = logging.getLogger(__name__)
 
 LEADER_MESSAGE = "leader: running jobs"
+CATCH_UP_EVERY = timedelta(minutes=1)
 SQLITE_MESSAGE = (
     "SQLite supports one replica: another secbot serve ({host}, pid {pid}) uses this "
     "database; use PostgreSQL for several"
@@ -121,6 +122,7 @@ class SchedulerService:
         self._tick = tick
         self._workers = max(4, workers)
         self._alive_window = timedelta(seconds=max(30.0, 3 * tick))
+        self._born = clock()
         self._scheduler: Any = None
         self._stop = threading.Event()
         self._loop_thread: threading.Thread | None = None
@@ -129,6 +131,7 @@ class SchedulerService:
         self._leading = False
         self._said_standby = False
         self._warned_sqlite = False
+        self._caught_up = datetime.min.replace(tzinfo=UTC)
         self._host = socket.gethostname()[:253]
         self._pid = os.getpid()
 
@@ -215,6 +218,9 @@ class SchedulerService:
             self._catch_up()
             if self._scheduler is not None:
                 self._scheduler.resume()
+        elif leading and self._clock() - self._caught_up >= CATCH_UP_EVERY:
+            # Slots whose run failed or was abandoned, or a fire APScheduler missed.
+            self._catch_up()
         elif not leading and self._leading:
             self._leading = False
             if self._scheduler is not None:
@@ -238,7 +244,11 @@ class SchedulerService:
                     leader=self._leading,
                 )
                 others = (
-                    instances.others_alive(session, me=self.holder, since=now - self._alive_window)
+                    # Only heartbeats after our start count: the row a crashed
+                    # predecessor left behind is no second replica.
+                    instances.others_alive(
+                        session, me=self.holder, since=max(now - self._alive_window, self._born)
+                    )
                     if self._engine.dialect.name == "sqlite" and not self._warned_sqlite
                     else []
                 )
@@ -250,6 +260,7 @@ class SchedulerService:
             self._say(SQLITE_MESSAGE.format(host=others[0].host, pid=others[0].pid))
 
     def _catch_up(self) -> None:
+        self._caught_up = self._clock()
         if not self._background:
             self._run_catch_up()
             return

@@ -44,6 +44,9 @@ _PSYCOPG_ARGS: dict[str, Any] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 25_000,  # ms: unacknowledged writes give up as fast
     "application_name": "secbot-leader-lock",
+    # The server's side of the same: a replica that vanished (node lost, partition)
+    # loses its session, and with it the lock, within about 25 s, not the kernel's 2 h.
+    "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
 }
 
 

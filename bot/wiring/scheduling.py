@@ -33,9 +33,22 @@ def renderer(settings: Settings) -> Renderer:
     return SlackRenderer(tz=ZoneInfo(settings.timezone), command=settings.slash_command)
 
 
-def sink(settings: Settings) -> Sink:
-    """Slack when SLACK_BOT_TOKEN is set, else the console (announced once)."""
+def sink(settings: Settings, *, engine: Engine) -> Sink:
+    """Slack when SLACK_BOT_TOKEN is set, else the console (announced once).
+
+    The console marks what it prints as sent, so on a shared (PostgreSQL) database it is
+    only used when asked for (SECBOT_CONSOLE=true): a replica whose Slack secret failed to
+    mount must not swallow the alerts and digests meant for Slack.
+    """
+    from bot.errors import UserError
+
     if settings.slack_bot_token is None:
+        if engine.dialect.name != "sqlite" and not settings.console:
+            raise UserError(
+                "SLACK_BOT_TOKEN is not set, and printing messages instead of posting "
+                f"them would mark them sent in the shared {engine.dialect.name} database; "
+                "set the Slack tokens, or SECBOT_CONSOLE=true to print on purpose"
+            )
         from bot.notify.console import ConsoleSink
 
         console = ConsoleSink(sys.stdout)
@@ -80,9 +93,11 @@ def scheduler_jobs(
     from zoneinfo import ZoneInfo
 
     from bot.errors import UserError
+    from bot.findings.silences import record_expiries
     from bot.notify.digest import plan_digests
-    from bot.notify.plan import plan_expired_silences
+    from bot.notify.plan import EXPIRED_SILENCE_WINDOW, plan_expired_silences
     from bot.scheduler.jobs import JobActions, build_jobs
+    from bot.scheduler.runner import current_slot
     from bot.store.db import session_scope
 
     route = notify_routing(settings, targets)
@@ -95,9 +110,16 @@ def scheduler_jobs(
 
     def digest(fire: datetime) -> None:
         day = fire.astimezone(tz).date().isoformat()
+        manual = (current_slot() or "").startswith("manual:")
         with session_scope(engine) as session:
             plan_digests(
-                session=session, routing=route, clusters=list(by_name), day=day, now=clock()
+                session=session,
+                routing=route,
+                clusters=list(by_name),
+                day=day,
+                now=clock(),
+                manual=manual,
+                critical_days=settings.expiry_critical_days,
             )
         send()
 
@@ -108,11 +130,16 @@ def scheduler_jobs(
 
     def expire(now: datetime) -> None:
         from bot.store.repos import claims
+        from bot.store.repos import outbox as outbox_repo
 
         with session_scope(engine) as session:
+            record_expiries(session=session, now=now, window=EXPIRED_SILENCE_WINDOW)
             plan_expired_silences(session=session, routing=route, now=now)
-            # Claims older than any slot that can still come due are history.
+            # Claims older than any slot that can still come due are history; old
+            # digests (each a full certificate list) only cost space. Alerts stay: they
+            # are the threads later follow-ups reply in.
             claims.prune(session, before=now - timedelta(days=30))
+            outbox_repo.prune(session, kind="digest", before=now - timedelta(days=90))
 
     actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
     return build_jobs(settings=settings, targets=targets, actions=actions)

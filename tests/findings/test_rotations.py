@@ -18,8 +18,8 @@ from bot.core.policy import CheckPolicy
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.errors import UserError
 from bot.findings import queries
-from bot.findings.rotations import CREDENTIAL_KINDS, record_rotation, rotations_for
-from bot.findings.service import load_rotations, record_scan
+from bot.findings.rotations import CREDENTIAL_KINDS, load_rotations, record_rotation, rotations_for
+from bot.findings.service import record_scan
 from bot.sources.manifests import read_manifests
 from bot.store import db
 from bot.store.models import CredentialRotation

@@ -21,11 +21,10 @@ from bot.core.resources import ResourceRef
 from bot.core.severity import Severity
 from bot.core.snapshot import CoverageItem, CoverageStatus, Snapshot
 from bot.findings import service
-from bot.findings.rotations import record_rotation
+from bot.findings.rotations import load_rotations, record_rotation
 from bot.findings.service import (
     ResolvedFinding,
     ScanOutcome,
-    load_rotations,
     record_failed_scan,
     record_scan,
 )

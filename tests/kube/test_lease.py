@@ -150,8 +150,13 @@ def test_other_holder_not_expired(api: FakeKubeAPI, client: KubeClient) -> None:
 
 def test_take_over_after_expiry(api: FakeKubeAPI, client: KubeClient) -> None:
     held_by(api, "A", renewed=T0, transitions=3)
-    now = T0 + timedelta(seconds=15, microseconds=1)
-    assert lock(client, "B", Clock(now)).try_acquire_or_renew() is True
+    clock = Clock(T0)
+    b = lock(client, "B", clock)
+    assert b.try_acquire_or_renew() is False  # seen; A's record must now stay unchanged
+    clock.now = T0 + timedelta(seconds=15)
+    assert b.try_acquire_or_renew() is False  # exactly the duration: not yet
+    clock.now = T0 + timedelta(seconds=15, microseconds=1)
+    assert b.try_acquire_or_renew() is True
     assert stored(api)["spec"] == {
         "holderIdentity": "B",
         "leaseDurationSeconds": 15,
@@ -163,11 +168,13 @@ def test_take_over_after_expiry(api: FakeKubeAPI, client: KubeClient) -> None:
 
 def test_lost_race_on_take_over_is_409(api: FakeKubeAPI, client: KubeClient) -> None:
     held_by(api, "A", renewed=T0)
-    later = Clock(T0 + timedelta(seconds=20))
+    later = Clock(T0)
     a = lock(client, "A", later)
     # B reads the expired Lease, then A renews before B writes: B's PUT carries a stale
     # resourceVersion and the server answers 409.
     b = lock(RaceClient(client, a.try_acquire_or_renew), "B", later)
+    assert b.try_acquire_or_renew() is False  # first sighting: nothing written yet
+    later.now = T0 + timedelta(seconds=20)
     assert b.try_acquire_or_renew() is False
     assert stored(api)["spec"]["holderIdentity"] == "A"
     assert stored(api)["spec"]["renewTime"] == "2026-11-29T01:02:23.000000Z"
@@ -178,6 +185,23 @@ def test_lost_race_on_create_is_409(api: FakeKubeAPI, client: KubeClient) -> Non
     a = lock(client, "A", clock)
     b = lock(RaceClient(client, a.try_acquire_or_renew), "B", clock)
     assert b.try_acquire_or_renew() is False
+    assert stored(api)["spec"]["holderIdentity"] == "A"
+
+
+def test_a_skewed_clock_cannot_take_over_a_live_leader(
+    api: FakeKubeAPI, client: KubeClient
+) -> None:
+    # A's clock runs an hour slow: its renewTime looks an hour stale to B. B judges by
+    # what it sees change, so A, renewing every few seconds, keeps the Lease.
+    slow = Clock(T0 - timedelta(hours=1))
+    fast = Clock(T0)
+    a, b = lock(client, "A", slow), lock(client, "B", fast)
+    assert a.try_acquire_or_renew() is True
+    for step in range(1, 6):
+        fast.now = T0 + timedelta(seconds=10 * step)
+        slow.now = T0 - timedelta(hours=1) + timedelta(seconds=10 * step)
+        assert b.try_acquire_or_renew() is False
+        assert a.try_acquire_or_renew() is True
     assert stored(api)["spec"]["holderIdentity"] == "A"
 
 

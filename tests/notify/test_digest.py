@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from bot.checks.registry import get_check
 from bot.checks.runner import run_checks
@@ -19,7 +19,7 @@ from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.findings.service import record_scan
 from bot.findings.silences import silence
-from bot.notify.digest import compose_digest, plan_digests
+from bot.notify.digest import SETTLE, compose_digest, plan_digests
 from bot.notify.payloads import Digest
 from bot.notify.routing import Routing
 from bot.sources.manifests import read_manifests
@@ -163,7 +163,8 @@ def test_one_digest_per_channel_per_day_each_with_its_clusters(engine: Engine) -
             now=T0 + timedelta(days=1),
         )
     prod = next(d for d in nxt if d.channel == "#alerts")
-    assert prod.since == day_one
+    assert prod.since == day_one - SETTLE  # where the first digest's window ended
+    assert prod.until == T0 + timedelta(days=1) - SETTLE
     assert [c.event for c in prod.changes] == ["resolved"]
     with db.session_scope(engine) as s:
         keys = s.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.kind == "digest")).all()
@@ -182,3 +183,84 @@ def test_no_channel_means_no_digest(engine: Engine) -> None:
             plan_digests(session=s, routing=Routing(), clusters=["prod"], day="2026-11-28", now=T0)
             == []
         )
+
+
+def test_a_change_recorded_while_the_digest_is_composed_is_in_the_next_one(
+    engine: Engine,
+) -> None:
+    # A scan started 08:59 records its results at 09:01; the 09:00 digest cannot see them
+    # (not committed yet, and inside its settle time); the next day's digest has them.
+    scan(engine, [proxy()], at=T0 - timedelta(days=1))
+    with db.session_scope(engine) as s:
+        plan_digests(session=s, routing=ROUTING, clusters=["prod"], day="2026-11-27", now=T0)
+    with db.session_scope(engine) as s:
+        from bot.findings.service import record_scan
+        from tests.notify import run
+
+        record_scan(
+            session=s,
+            run=run([proxy(), cert("web", 20)], at=T0),
+            started_at=T0 - timedelta(minutes=1),
+            finished_at=T0 + timedelta(minutes=1),
+        )
+    with db.session_scope(engine) as s:
+        (nxt,) = plan_digests(
+            session=s,
+            routing=ROUTING,
+            clusters=["prod"],
+            day="2026-11-28",
+            now=T0 + timedelta(days=1),
+        )
+    assert [(c.event, c.check_id) for c in nxt.changes] == [("new", "cert-expiring")]
+
+
+def test_an_expired_silence_is_listed_as_unsilenced(engine: Engine) -> None:
+    from bot.findings.silences import record_expiries
+
+    first = scan(engine, [proxy()], at=T0)
+    pid = first.ids[proxy().fingerprint]
+    with db.session_scope(engine) as s:
+        silence(
+            session=s,
+            finding_id=pid,
+            duration=timedelta(hours=3),
+            reason="window",
+            owner="U1",
+            now=T0,
+        )
+    expired = T0 + timedelta(hours=3)
+    with db.session_scope(engine) as s:
+        assert (
+            record_expiries(session=s, now=expired + timedelta(minutes=1), window=timedelta(days=2))
+            == 1
+        )
+        assert (
+            record_expiries(session=s, now=expired + timedelta(minutes=2), window=timedelta(days=2))
+            == 0
+        )  # once
+        digest = compose_digest(
+            session=s,
+            channel="#alerts",
+            clusters=["prod"],
+            since=T0 - timedelta(minutes=1),
+            now=T0 + timedelta(hours=4),
+            day="2026-11-28",
+        )
+    assert [(c.event, c.actor, c.at) for c in digest.changes] == [
+        ("new", None, T0),
+        ("silenced", "U1", T0),
+        ("unsilenced", "secbot:expired", expired),
+    ]
+
+
+def test_old_digests_are_pruned_pending_ones_never(engine: Engine) -> None:
+    from bot.store.repos import outbox as outbox_repo
+
+    scan(engine, [proxy()], at=T0)
+    with db.session_scope(engine) as s:
+        plan_digests(session=s, routing=ROUTING, clusters=["prod"], day="2026-11-28", now=T0)
+        assert outbox_repo.prune(s, kind="digest", before=T0 + timedelta(days=1)) == 0
+        s.execute(update(OutboxRow).values(state="sent"))
+        assert outbox_repo.prune(s, kind="digest", before=T0) == 0  # not older
+        assert outbox_repo.prune(s, kind="digest", before=T0 + timedelta(days=1)) == 1
+        assert outbox_repo.counts(s) == {"pending": 0, "sent": 1, "dead": 0}  # the alert

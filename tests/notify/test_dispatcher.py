@@ -85,7 +85,8 @@ def test_resolved_replies_in_the_thread_and_updates_the_alert(
     assert [(u.params["channel"], u.params["ts"]) for u in update] == [
         (root["channel"], root["ts"])
     ]
-    assert "resolved" in str(update[0].params).lower()
+    assert update[0].params["text"].startswith("RESOLVED on prod: ")
+    assert ":white_check_mark: *Resolved*" in str(update[0].params["blocks"])
 
 
 def test_a_resolution_waits_for_its_alert(engine: Engine, slack: FakeSlackAPI) -> None:

@@ -15,6 +15,7 @@ from bot.notify.payloads import FindingNotice, ScanSummary
 from bot.notify.plan import plan_expired_silences, plan_scan
 from bot.notify.routing import Routing
 from bot.store import db
+from bot.store.models import FindingRow
 from bot.store.models_ops import FindingEvent, OutboxRow
 from tests.notify import INFO, ROUTING, T0, C, W, cert, proxy, scan
 from tests.store.conftest import BACKENDS, migrated_engine
@@ -195,3 +196,26 @@ def test_many_new_findings_from_one_scan_become_one_summary(engine: Engine) -> N
 def test_ten_new_findings_still_post_one_by_one(engine: Engine) -> None:
     scan(engine, [cert(f"web{i}", 20) for i in range(10)], at=T0)
     assert [r[0] for r in _rows(engine)] == ["alert"] * 10
+
+
+def test_an_older_scan_recorded_after_a_newer_one_changes_nothing(engine: Engine) -> None:
+    # A scheduled scan (started 10:00) and a /harvester scan (started 10:05) overlap; the
+    # later one records first. The older one must not reopen what the newer resolved.
+    first = scan(engine, [proxy()], at=T0)
+    pid = first.ids[proxy().fingerprint]
+    scan(engine, [], at=T0 + timedelta(hours=2))  # resolved
+    from bot.findings.service import record_scan
+    from tests.notify import run
+
+    with db.session_scope(engine) as s:
+        late = record_scan(
+            session=s,
+            run=run([proxy()], at=T0 + timedelta(hours=1)),
+            started_at=T0 + timedelta(hours=1),
+            finished_at=T0 + timedelta(hours=3),
+        )
+        plan_scan(session=s, outcome=late, routing=ROUTING, at=T0 + timedelta(hours=1))
+        row = s.get(FindingRow, pid)
+        assert row is not None and (row.state, row.last_seen) == ("resolved", T0)
+    assert (late.status, late.events, late.ids) == ({}, {}, {})
+    assert [r[2] for r in _rows(engine)] == ["new", "resolved"]

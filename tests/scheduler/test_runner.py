@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from bot.errors import UserError
 from bot.scheduler.jobs import JobSpec
 from bot.scheduler.runner import JobRunner, Outcome
+from bot.store import db
 from bot.store.db import read_scope
 from bot.store.repos import claims
 from tests.scheduler.conftest import Calls, Clock, claim_rows, make_jobs
@@ -143,8 +144,32 @@ def test_a_failing_job_is_recorded_masked_and_never_escapes(
     assert "hunter2" not in caplog.text
     assert match.group(1) in caplog.text
     calls.fail_digest = None
-    assert r.run_due("digest") == Outcome.SKIPPED  # a failed slot is not retried
+    assert r.run_due("digest") == Outcome.SKIPPED  # not again at once
+    assert r.catch_up() == []
     assert calls.digests == []
+    # ten minutes later, still within the digest's grace, catch-up tries it again
+    clock.advance(minutes=10)
+    assert r.catch_up() == [("digest", Outcome.RAN)]
+    assert calls.digests == [NOV29_DIGEST]
+    assert r.catch_up() == []  # and a finished run is never redone
+    with read_scope(engine) as session:
+        row = claims.get(session, job_id="digest", slot="2026-11-29")
+        assert row is not None and row.error is None and row.finished_at == clock.now
+
+
+def test_a_run_abandoned_by_a_dead_replica_is_taken_over(engine: Engine, calls: Calls) -> None:
+    # Replica B claimed the 09:00 digest and died before finishing it.
+    clock = Clock(NOV29_DIGEST + timedelta(seconds=1))
+    with db.session_scope(engine) as session:
+        assert claims.claim(session, job_id="digest", slot="2026-11-29", holder="B", now=clock.now)
+    r = runner(engine, clock, calls)
+    assert r.catch_up() == []  # it may still be running
+    clock.advance(minutes=29)
+    assert r.catch_up() == []
+    clock.advance(minutes=2)
+    assert r.catch_up() == [("digest", Outcome.RAN)]
+    assert calls.digests == [NOV29_DIGEST]
+    assert claim_rows(engine) == [("digest", "2026-11-29", "A")]
 
 
 def test_run_now_uses_a_manual_slot_that_never_blocks_the_schedule(

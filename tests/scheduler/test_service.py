@@ -117,13 +117,21 @@ def test_follower_stays_paused_leader_catches_up_and_resumes(engine: Engine, cal
 def test_sqlite_warns_once_about_a_second_instance(engine: Engine, calls: Calls) -> None:
     clock = Clock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
     jobs = make_jobs(calls)
-    with session_scope(engine) as s:  # a replica that died ten minutes ago does not count
-        instances.heartbeat(
+    with session_scope(engine) as s:  # a replica that died ten minutes ago does not count,
+        instances.heartbeat(  # nor one that crashed just before we started
             s,
             instance_id="dead",
             host="gone",
             pid=1,
             now=clock() - timedelta(minutes=10),
+            leader=True,
+        )
+        instances.heartbeat(
+            s,
+            instance_id="crashed",
+            host="gone",
+            pid=2,
+            now=clock() - timedelta(seconds=3),
             leader=True,
         )
     said_a: list[str] = []
@@ -148,7 +156,7 @@ def test_sqlite_warns_once_about_a_second_instance(engine: Engine, calls: Calls)
         assert said_a == said_b == ["leader: running jobs"]
     a.stop()
     b.stop()
-    assert instance_rows(engine) == [("dead", True)]
+    assert instance_rows(engine) == [("crashed", True), ("dead", True)]
 
 
 @pytest.mark.postgres

@@ -18,15 +18,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bot.config import Settings
 from bot.findings.silences import silence
 from bot.kube.client import KubeTarget
+from bot.notify.payloads import Digest
 from bot.scan import ScanReport
 from bot.scheduler.runner import JobRunner, Outcome
 from bot.slack.sink import slack_sink
 from bot.store import db
+from bot.store.models_ops import OutboxRow
 from bot.wiring import scheduling
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.notify import C, Clock, cert, proxy, scan
@@ -102,6 +104,14 @@ def test_a_missed_digest_after_three_days_down_is_sent_once(
     assert ("digest", Outcome.RAN) in restarted.catch_up()
     assert restarted.catch_up() == []  # and only once
     assert _digests(slack) == ["2026-11-02", "2026-11-05"]
+    # and the one digest covers all three days: its window starts where Monday's ended
+    with db.read_scope(engine) as session:
+        rows = session.scalars(
+            select(OutboxRow).where(OutboxRow.kind == "digest").order_by(OutboxRow.id)
+        ).all()
+        monday, thursday = (Digest.from_json(r.payload) for r in rows)
+    assert thursday.since == monday.until
+    assert monday.until is not None and monday.until.date().isoformat() == "2026-11-02"
 
 
 def test_two_schedulers_racing_send_one_digest(engine: Engine, slack: FakeSlackAPI) -> None:
@@ -232,3 +242,15 @@ def test_an_expiring_certificate_that_expires_escalates_in_its_thread(
     reply = slack.calls_to("chat.postMessage")[-1]
     assert reply.params["text"].startswith("RESOLVED on prod: ")
     assert reply.params["thread_ts"] == first.answer["ts"]
+
+
+def test_a_digest_run_by_hand_leaves_the_scheduled_one_its_day(
+    engine: Engine, slack: FakeSlackAPI
+) -> None:
+    scan(engine, [proxy()], at=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    clock = Clock(datetime(2026, 11, 2, 6, 30, tzinfo=UTC))  # 07:30 CET, before the digest
+    runner = _runner(engine, slack, clock)
+    assert runner.run_now("digest") is Outcome.RAN
+    clock.now = datetime(2026, 11, 2, 8, 0, 1, tzinfo=UTC)
+    assert runner.run_due("digest") is Outcome.RAN
+    assert _digests(slack) == ["2026-11-02", "2026-11-02"]

@@ -57,6 +57,7 @@ from bot.slack.blocks.common import (
 from bot.slack.blocks.status import times_in
 from bot.slack.blocks.timefmt import format_expiry, format_when
 
+DEFAULT_CRITICAL_DAYS = DEFAULT_POLICY.expiry_critical_days
 CHANGE_EVENTS = ("new", "escalated", "reopened", "resolved", "silenced", "unsilenced")
 _CHANGE_HEAD = {
     "new": ":new: *New*",
@@ -131,7 +132,9 @@ def change_line(change: DigestChange) -> str:
     line += f" · {escape(one_line(change.title, _TITLE))}"
     if change.event == "escalated" and change.tier:
         line += f" (now {escape(one_line(change.tier, 20))})"
-    if change.actor:
+    if change.actor == "secbot:expired":
+        line += " · silence expired"
+    elif change.actor and not change.actor.startswith("secbot:"):
         line += f" · by {user_ref(change.actor)}"
     return line
 
@@ -193,14 +196,16 @@ def _remediations(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
     return _titled("remediations", "Remediations executed", lines, len(items), f"{command} audit")
 
 
-def cert_line(cert: DigestCert, *, now: datetime, tz: tzinfo) -> str:
+def cert_line(
+    cert: DigestCert, *, now: datetime, tz: tzinfo, critical_days: int = DEFAULT_CRITICAL_DAYS
+) -> str:
     """Expired ones marked (":x: *Expired 2 days ago, Mar 27*"), the rest by the severity
-    ``cert-expiring`` gives them (days left rounded up, the default thresholds)."""
+    ``cert-expiring`` gives them (days left rounded up, the configured critical days)."""
     days = math.ceil((cert.not_after - now).total_seconds() / 86400)
     if days <= 0:
         when = f":x: *Expired {format_when(cert.not_after, now=now, tz=tz)}*"
     else:
-        severe = days <= DEFAULT_POLICY.expiry_critical_days
+        severe = days <= critical_days
         label = _sev(Severity.CRITICAL if severe else Severity.WARNING)
         when = f"{label} · *{format_expiry(cert.not_after, now=now, tz=tz)}*"
     line = (
@@ -230,7 +235,10 @@ def _certs(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
         if len(certs) < per_cluster[cluster]:
             head += f" ({len(certs)} shown)"
         lines.append((head, 0))
-        lines += [(cert_line(c, now=digest.now, tz=tz), 1) for c in certs]
+        lines += [
+            (cert_line(c, now=digest.now, tz=tz, critical_days=digest.critical_days), 1)
+            for c in certs
+        ]
     hint = f"{command} certs --within {CERT_WINDOW_DAYS}d"
     return _sections(lines, budget=_BUDGET["certs"], hint=hint, left_out=len(ordered[CERTS_SHOWN:]))
 

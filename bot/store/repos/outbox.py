@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,3 +201,13 @@ def dead_letters(session: Session, *, limit: int = 50) -> list[OutboxRow]:
     """The newest dead-lettered rows."""
     query = select(OutboxRow).where(OutboxRow.state == DEAD).order_by(OutboxRow.id.desc())
     return list(session.scalars(query.limit(limit)))
+
+
+def prune(session: Session, *, kind: str, before: datetime) -> int:
+    """Delete finished (sent or dead) rows of ``kind`` created before ``before``."""
+    result = session.execute(
+        delete(OutboxRow)
+        .where(OutboxRow.kind == kind, OutboxRow.state != PENDING, OutboxRow.created_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
