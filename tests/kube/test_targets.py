@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,24 @@ def test_example_file_is_valid_apart_from_missing_kubeconfigs(env: Path) -> None
     (env / ".kube").mkdir()
     kubeconfig(env / ".kube" / "harvester-prod-a.yaml", current="x")
     kubeconfig(env / ".kube" / "harvester-fleet.yaml", current="x")
-    names = [t.name for t in load_targets(EXAMPLE)]
-    assert names == ["prod-a", "prod-b", "lab", "home"]
+    targets = load_targets(EXAMPLE)
+    assert [t.name for t in targets] == ["prod-a", "prod-b", "lab", "home"]
+    assert [t.scan_interval for t in targets] == [None, None, timedelta(days=1), None]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("6 hours", "'scan-interval': '6 hours' is not a duration like 90s, 15m, 6h, 7d or 2w"),
+        ("4m", "'scan-interval' '4m' is shorter than 5 minutes"),
+    ],
+)
+def test_bad_scan_interval(tmp_path: Path, value: str, problem: str) -> None:
+    path = tmp_path / "clusters.yaml"
+    path.write_text(f"clusters: [{{name: a, context: x, scan-interval: '{value}'}}]")
+    with pytest.raises(UserError) as e:
+        load_targets(path)
+    assert str(e.value) == f"{path}: entry 1 (a): {problem}"
 
 
 BAD = [
