@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from bot.cli_audit import audit
 from bot.cli_clusters import clusters
 from bot.cli_db import db
 from bot.cli_scheduler import digest, scheduler
@@ -277,6 +278,7 @@ cli.add_command(serve)
 cli.add_command(db)
 cli.add_command(scheduler)
 cli.add_command(digest)
+cli.add_command(audit)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,6 +52,17 @@ SCAN_PERMISSIONS: tuple[Permission, ...] = (
     Permission("get", "endpoints", namespace="default", why="kube-apiserver addresses to probe"),
     Permission("list", "settings", "management.cattle.io", why="Rancher server-url"),
 )
+# What a Rancher management cluster (clusters file ``role: rancher``) needs on top: the
+# Harvester cloud credentials, the tokens they name, the guest clusters using them.
+RANCHER_PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        "list", "secrets", namespace="cattle-global-data", why="Harvester cloud credentials"
+    ),
+    Permission("get", "tokens", "management.cattle.io", why="cloud credential token expiry"),
+    Permission(
+        "list", "clusters", "provisioning.cattle.io", why="guest clusters using a credential"
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,8 @@ def check_cluster(
         except KubeError as e:
             return ClusterCheck(name=target.name, host=client.host, error=str(e))
         granted = []
-        for perm in SCAN_PERMISSIONS:
+        wanted = SCAN_PERMISSIONS + (RANCHER_PERMISSIONS if target.role == "rancher" else ())
+        for perm in wanted:
             try:
                 ok = client.can_i(
                     verb=perm.verb,

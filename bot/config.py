@@ -17,6 +17,7 @@ from bot.core.durations import parse_duration
 from bot.errors import UserError
 
 DEFAULT_DATABASE_URL = "sqlite:///secbot.db"
+MIN_AUDIT_KEY = 32
 
 
 class Settings(BaseSettings):
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     slash_command: str = Field(default="/harvester", pattern=r"^/[a-z0-9_-]{1,31}$")
     worker_threads: int = Field(default=4, ge=1, le=64, description="slow Slack work pool")
     rotation_max_age_days: int = Field(default=180, ge=1, description="credential rotation policy")
+    audit_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="key that seals every audit record with an HMAC (at least 32 characters)",
+    )
 
     # Scheduler and notifications (``secbot serve``).
     alert_channel: str | None = Field(
@@ -145,6 +150,26 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"#[a-z0-9_-][a-z0-9_.-]{0,79}|[CG][A-Z0-9]{8,20}", value):
             raise ValueError(f"{value!r} must be '#channel-name' or a channel id (C…)")
         return value
+
+    @field_validator("audit_hmac_key", mode="before")
+    @classmethod
+    def _hmac_key(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or (isinstance(text, str) and not text.strip()):
+            return None  # empty means unset, as in .env.example
+        if isinstance(text, str) and len(text) < MIN_AUDIT_KEY:
+            # The key itself is never echoed: only its length.
+            raise ValueError(
+                f"must be at least {MIN_AUDIT_KEY} characters (this one has {len(text)}); "
+                "generate one with: openssl rand -hex 32"
+            )
+        return value
+
+    @property
+    def audit_hmac_key_bytes(self) -> bytes | None:
+        """SECBOT_AUDIT_HMAC_KEY as bytes (UTF-8), or None when unset."""
+        key = self.audit_hmac_key
+        return None if key is None else key.get_secret_value().encode("utf-8")
 
     @field_validator("leader_lease")
     @classmethod

@@ -4,7 +4,9 @@ Aspects: a private key (ssl-certificates setting, Secret tls.key, PKI .key file,
 client key), proxy credentials (http-proxy setting, /oem file) and registry passwords
 (containerd-registry) are scanned; none of them appears in table, JSON or SARIF output,
 in the alerts and digest that would be posted, in the log at DEBUG, or anywhere in the
-database (outbox included), on SQLite and PostgreSQL.
+database (outbox included), on SQLite and PostgreSQL. A silence whose reason carries the
+proxy URL with its password reaches the audit log, its export and its verification
+masked.
 """
 
 from __future__ import annotations
@@ -253,6 +255,45 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return int(exc.value.code or 0), out.out + out.err
 
 
+def _silence_with_the_password_and_export_the_audit_log(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    from sqlalchemy import select
+
+    from bot.audit.log import AuditLog
+    from bot.findings.silences import silence
+    from bot.store import db
+    from bot.store.models import FindingRow
+
+    key = "canary-audit-key-0123456789abcdef"
+    engine = db.make_engine(url)
+    try:
+        with db.session_scope(engine) as session:
+            finding = session.scalars(
+                select(FindingRow).where(FindingRow.severity != "critical").limit(1)
+            ).one()
+            silence(
+                session=session,
+                finding_id=finding.id,
+                duration=timedelta(days=1),
+                reason=f"proxy http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.corp.example:3128 down",
+                owner="U0CANARY",
+                now=NOW,
+                audit=AuditLog(hmac_key=key.encode()),
+            )
+    finally:
+        engine.dispose()
+    code, exported = _run(["audit", "export", "--db", url], capsys)
+    assert code == 0, exported
+    (record,) = [json.loads(line) for line in exported.splitlines() if line.startswith("{")]
+    masked = f"proxy http://{PROXY_USER}:****@proxy.corp.example:3128 down"
+    assert (record["action"], record["payload"]["reason"]) == ("silence.add", masked)
+    monkeypatch.setenv("SECBOT_AUDIT_HMAC_KEY", key)
+    code, verified = _run(["audit", "verify", "--db", url], capsys)
+    assert code == 0 and verified.startswith("audit log intact: 1 record\n"), verified
+    return [exported, verified]
+
+
 def test_no_secret_reaches_output_logs_or_store(
     planted: tuple[dict[str, Path], list[str]],
     database: tuple[str, object],
@@ -311,6 +352,8 @@ def test_no_secret_reaches_output_logs_or_store(
         assert code == 0, printed
         texts.append(printed)
     assert "[console] would post to #alerts: " in texts[-3]
+    # A person pastes the proxy URL, password and all, into a silence reason: audited.
+    texts += _silence_with_the_password_and_export_the_audit_log(url, capsys, monkeypatch)
     texts.append(caplog.text)
     texts.append(_dump_db(url, handle))
     everything = "\n".join(texts)

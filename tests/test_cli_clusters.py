@@ -133,3 +133,23 @@ def test_unknown_cluster_and_bad_clusters_file(
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and str(bad) in err
     assert "Traceback" not in out + err
+
+
+def test_clusters_check_asks_a_rancher_for_the_cloud_credential_permissions(
+    fleet: tuple[FakeKubeAPI, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    api, clusters = fleet
+    good = tmp_path / "good.yaml"
+    clusters.write_text(
+        f"clusters:\n  - name: mgmt\n    kubeconfig: {good}\n    role: rancher\n"
+        f"  - name: harv\n    kubeconfig: {good}\n",
+        encoding="utf-8",
+    )
+    api.deny(verb="get", resource="tokens", group="management.cattle.io")
+    code, out, _ = run(["clusters", "check"], capsys)
+    assert code == 1
+    mgmt, harv = out.split("harv:")
+    assert "yes  list secrets in cattle-global-data" in mgmt
+    assert "NO   get tokens.management.cattle.io" in mgmt
+    assert "yes  list clusters.provisioning.cattle.io" in mgmt
+    assert "cattle-global-data" not in harv and "tokens" not in harv

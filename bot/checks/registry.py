@@ -14,6 +14,7 @@ from bot.checks import (
     cert_key,
     cert_quality,
     cert_validity,
+    cloud_credentials,
     containerd_registry,
     http_proxy,
     live,
@@ -37,6 +38,7 @@ _MODULES = (
     node_evidence,
     live,
     rotation,
+    cloud_credentials,
 )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.core.certs import CertInfo, CertProblem, KeyInfo
+from bot.core.resources import ResourceRef
 
 
 class CoverageStatus(StrEnum):
@@ -156,6 +157,34 @@ class RotationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudCredential:
+    """A Harvester cloud credential in Rancher (issue #8; reference/harvester.md §3.4):
+    the Secret in ``cattle-global-data`` whose ``harvestercredentialConfig-kubeconfigContent``
+    holds the kubeconfig Rancher manages guest clusters with.
+
+    Only the token's NAME (the part before ``:``) is kept; its secret part never leaves
+    the source. ``problem`` says (without secrets) why no token name could be read.
+    """
+
+    secret: ResourceRef  # Secret/cattle-global-data/<name>#data.harvestercredentialConfig-…
+    name: str  # its display name (annotation field.cattle.io/name), else the secret name
+    token_name: str | None = None
+    server: str = ""  # the Harvester API the kubeconfig points at (scheme://host:port)
+    guest_clusters: tuple[str, ...] = ()  # provisioning clusters using it (namespace/name)
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RancherToken:
+    """A ``tokens.management.cattle.io`` object, reduced to its lifetime (never its value)."""
+
+    name: str
+    expires_at: datetime | None = None  # None: it never expires (ttl 0)
+    ttl_ms: int = 0
+    expired: bool = False  # Rancher's own verdict (status field ``expired``)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything known about one cluster at ``scanned_at`` from one source."""
 
@@ -177,6 +206,11 @@ class Snapshot:
     credentials: tuple[CredentialInfo, ...] = ()  # the kubeconfig's own credential (live)
     # Recorded credential rotations, loaded from the store (coverage subject "rotations").
     rotations: tuple[RotationRecord, ...] = ()
+    # Rancher management clusters (role rancher): Harvester cloud credentials and the
+    # tokens they name (coverage subjects "cloud-credentials", "rancher-tokens",
+    # "guest-clusters").
+    cloud_credentials: tuple[CloudCredential, ...] = ()
+    rancher_tokens: Mapping[str, RancherToken] = field(default_factory=dict)
 
     def coverage_of(self, subject: str) -> CoverageItem:
         """Coverage for ``subject``; unknown subjects count as MISSING."""

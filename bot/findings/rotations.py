@@ -5,7 +5,8 @@ time: the password of user ``rancher`` and its SSH keys (per node) and the HTTP 
 credentials. secbot cannot see them (they are secrets, and they live on the nodes), so a
 person says when they rotated one (``/harvester rotated password NODE|all``); the check
 ``credential-rotation-overdue`` compares those dates with the policy. Only the date, the
-node, the kind and who said so are stored: never the credential.
+node, the kind and who said so are stored: never the credential. Each record is audited
+("rotation.record") in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
+from bot.audit.log import AuditLog
 from bot.core.snapshot import (
     CREDENTIAL_KINDS,
     CoverageItem,
@@ -42,7 +44,14 @@ _NODE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def record_rotation(
-    *, session: Session, cluster: str, node: str, kind: str, by: str, now: datetime
+    *,
+    session: Session,
+    cluster: str,
+    node: str,
+    kind: str,
+    by: str,
+    now: datetime,
+    audit: AuditLog,
 ) -> None:
     """Record that ``kind`` was rotated on ``node`` (or on every node: "all") at ``now``.
 
@@ -60,6 +69,14 @@ def record_rotation(
     cluster_id = require_cluster_id(session=session, name=cluster)
     rotations_repo.add(
         session, cluster_id=cluster_id, node=node, kind=kind, rotated_at=now, recorded_by=by
+    )
+    audit.record(
+        session,
+        actor=by,
+        action="rotation.record",
+        subject=f"cluster:{cluster}/node:{node}",
+        payload={"cluster": cluster, "node": node, "kind": kind, "rotated_at": now},
+        at=now,
     )
 
 

@@ -6,13 +6,16 @@ critical problem must come back soon); a resolved finding cannot be silenced; a 
 silence replaces the one in force (which is marked removed by the new owner). Changes to
 one finding's silences are serialised by locking the finding row (PostgreSQL; SQLite's
 BEGIN IMMEDIATE serialises writers anyway). The reason is stored with any
-``user:password@`` masked: people paste URLs.
+``user:password@`` masked: people paste URLs. Every change is audited ("silence.add",
+"silence.remove") in the same transaction, so it commits with its audit record or not at
+all.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.audit.log import AuditLog
 from bot.core.severity import Severity
 from bot.errors import UserError
 from bot.findings.queries import MAX_ID, require_cluster_id
@@ -78,6 +81,7 @@ def silence(
     reason: str,
     owner: str,
     now: datetime,
+    audit: AuditLog,
 ) -> SilenceView:
     """Silence a finding until ``now + duration``; UserError (one line) when not allowed."""
     if not owner:
@@ -85,7 +89,8 @@ def silence(
     row = _finding(session, finding_id)
     clean = mask_credentials(" ".join(reason.split()))
     _validate(row, duration=duration, reason=clean)
-    for old in silences_repo.active(session, now=now, finding_ids=[row.id]):
+    replaced = silences_repo.active(session, now=now, finding_ids=[row.id])
+    for old in replaced:
         silences_repo.remove(old, at=now, by=owner)
     added = silences_repo.add(
         session,
@@ -97,11 +102,30 @@ def silence(
         expires_at=now + duration,
     )
     events_repo.add(session, row=row, event="silenced", at=now, actor=owner)
-    return _view(added, _cluster_name(session, row.cluster_id))
+    cluster = _cluster_name(session, row.cluster_id)
+    audit.record(
+        session,
+        actor=owner,
+        action="silence.add",
+        subject=short_id(row.id),
+        payload={
+            "finding": short_id(row.id),
+            "cluster": cluster,
+            "silence": added.id,
+            "expires_at": added.expires_at,
+            "reason": clean,  # masked above
+            "replaced": [old.id for old in replaced],
+        },
+        at=now,
+    )
+    return _view(added, cluster)
 
 
-def unsilence(*, session: Session, finding_id: int, owner: str, now: datetime) -> bool:
-    """End the silence in force on a finding; False if there was none.
+def unsilence(
+    *, session: Session, finding_id: int, owner: str, now: datetime, audit: AuditLog
+) -> bool:
+    """End the silence in force on a finding; False if there was none (nothing changes,
+    so nothing is audited).
 
     UserError for an unknown F-id (same message as ``silence``).
     """
@@ -111,6 +135,18 @@ def unsilence(*, session: Session, finding_id: int, owner: str, now: datetime) -
         silences_repo.remove(old, at=now, by=owner)
     if active:
         events_repo.add(session, row=row, event="unsilenced", at=now, actor=owner)
+        audit.record(
+            session,
+            actor=owner,
+            action="silence.remove",
+            subject=short_id(row.id),
+            payload={
+                "finding": short_id(row.id),
+                "cluster": _cluster_name(session, row.cluster_id),
+                "silences": [old.id for old in active],
+            },
+            at=now,
+        )
     return bool(active)
 
 

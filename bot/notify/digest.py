@@ -24,6 +24,7 @@ from bot.notify.payloads import (
     Digest,
     DigestCert,
     DigestChange,
+    DigestCredential,
     DigestRotation,
     DigestSilence,
 )
@@ -39,6 +40,11 @@ from bot.store.repos.findings import OpenBrief
 CERT_DAYS = 30
 SILENCE_LOOKAHEAD = timedelta(days=3)
 ROTATION_CHECK = "credential-rotation-overdue"
+CREDENTIAL_CHECKS = {
+    "cloud-credential-token-missing": "missing",
+    "cloud-credential-expired": "expired",
+    "cloud-credential-expiring": "expiring",
+}
 MAX_CERTS = 100_000
 # Changes of the last two minutes wait for the next digest: a scan recording right now
 # may commit a moment after the digest is composed, and would fall between two windows.
@@ -87,6 +93,7 @@ def compose_digest(
             for s in expiring
         ),
         certs=_certs(session, clusters=set(clusters), now=now, open_rows=open_rows) if ids else (),
+        credentials=_credentials(session, ids=ids, names=names, now=now),
         rotations=tuple(
             DigestRotation(
                 finding_id=r.id,
@@ -152,6 +159,36 @@ def _certs(
         for v in views
         if v.cluster in clusters
     )
+
+
+def _credentials(
+    session: Session, *, ids: list[int], names: dict[int, str], now: datetime
+) -> tuple[DigestCredential, ...]:
+    """Cloud credentials that need renewing, from their open findings: gone or expired
+    first, then the soonest to expire (within 30 days)."""
+    out = []
+    for check_id, state in CREDENTIAL_CHECKS.items():
+        for row in findings_repo.open_of_check(session, check_id=check_id, cluster_ids=ids):
+            evidence = row.evidence if isinstance(row.evidence, dict) else {}
+            raw = evidence.get("expires_at")
+            expires = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+            if state == "expiring" and (expires is None or expires > now + timedelta(CERT_DAYS)):
+                continue
+            users = evidence.get("guest_clusters")
+            out.append(
+                DigestCredential(
+                    finding_id=row.id,
+                    cluster=names[row.cluster_id],
+                    name=str(evidence.get("credential") or row.resource_name),
+                    state=state,
+                    expires_at=expires,
+                    guest_clusters=tuple(str(u) for u in users) if isinstance(users, list) else (),
+                )
+            )
+    rank = {"missing": 0, "expired": 1, "expiring": 2}
+    far = now + timedelta(days=3650)
+    out.sort(key=lambda c: (rank[c.state], c.expires_at or far, c.cluster, c.name))
+    return tuple(out)
 
 
 def _counts(rows: Sequence[OpenBrief], silenced: set[int]) -> dict[str, int]:

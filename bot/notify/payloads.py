@@ -180,6 +180,19 @@ class DigestRotation:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestCredential:
+    """A Harvester cloud credential in Rancher that expires within 30 days, has expired,
+    or names a token that is gone (issue #8); from the open findings about it."""
+
+    finding_id: int
+    cluster: str
+    name: str
+    state: str  # expiring | expired | missing
+    expires_at: datetime | None = None
+    guest_clusters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRemediation:
     """A remediation executed since the last digest (filled once remediation exists)."""
 
@@ -208,6 +221,7 @@ class Digest:
     silences_expiring: tuple[DigestSilence, ...] = ()
     remediations: tuple[DigestRemediation, ...] = ()
     certs: tuple[DigestCert, ...] = ()  # soonest first
+    credentials: tuple[DigestCredential, ...] = ()
     rotations: tuple[DigestRotation, ...] = ()
     open_counts: Mapping[str, int] = field(default_factory=dict)
     until: datetime | None = None  # end of the "what changed" window (None: ``now``)
@@ -230,6 +244,7 @@ class Digest:
             ),
             remediations=tuple(_load(DigestRemediation, d) for d in doc.get("remediations", ())),
             certs=tuple(_load(DigestCert, d) for d in doc.get("certs", ())),
+            credentials=tuple(_load(DigestCredential, d) for d in doc.get("credentials", ())),
             rotations=tuple(_load(DigestRotation, d) for d in doc.get("rotations", ())),
             open_counts={str(k): int(v) for k, v in doc.get("open_counts", {}).items()},
             until=_opt_time(doc.get("until")),
@@ -252,5 +267,7 @@ def _load(kind: type[_T], doc: Mapping[str, Any]) -> _T:
             value = _time(value)
         elif f.name == "severity":
             value = Severity(value)
+        elif isinstance(value, list):
+            value = tuple(value)
         values[f.name] = value
     return kind(**values)

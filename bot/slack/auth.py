@@ -11,6 +11,8 @@ person is not an operator for this request and is told why.
 slash command before its listener runs: read subcommands pass; state-changing ones
 (``blocks.help.STATE_CHANGING``) from anyone else get an ephemeral denial that explains
 the rule, and a log line with the user id and the subcommand (never a display name).
+Each denial is also audited ("command.denied", by ``audit_denials``) in a transaction of
+its own, since nothing else is written: who tried what, and why they were refused.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.audit.log import AuditLog
+from bot.errors import UserError
 from bot.slack.blocks.help import STATE_CHANGING
 from bot.slack.commands import subcommand_of
+from bot.store.db import Engine, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,10 @@ GROUP_TTL_SECONDS = 300.0
 LOOKUP_TIMEOUT_SECONDS = 2
 
 GroupLookup = Callable[[str], Sequence[str]]
+# (subcommand, user id, why): called for every denial, before the denial is answered.
+DenialHook = Callable[[str, str, str], None]
+NOT_OPERATOR = "not an operator"
+LOOKUP_FAILED = "user-group lookup failed"
 
 
 class LookupFailed(Exception):
@@ -121,18 +131,47 @@ def denial_text(subcommand: str, *, command: str) -> str:
     )
 
 
+def audit_denials(
+    *, engine: Engine, audit: AuditLog, clock: Callable[[], datetime], command: str
+) -> DenialHook:
+    """A DenialHook that writes a "command.denied" audit record in its own transaction.
+
+    The person is refused either way: when the database cannot be used (a UserError from
+    the store), the failure is logged as an error instead of turning the denial into one.
+    """
+
+    def record(subcommand: str, user: str, why: str) -> None:
+        try:
+            with session_scope(engine) as session:
+                audit.record(
+                    session,
+                    actor=user[:64] or "unknown",
+                    action="command.denied",
+                    subject=f"command:{subcommand}",
+                    payload={"command": f"{command} {subcommand}", "user": user, "why": why},
+                    at=clock(),
+                )
+        except UserError as e:
+            log.error("could not audit the denial of %s to user %s: %s", subcommand, user, e)
+
+    return record
+
+
 def operator_middleware(
     operators: Operators,
     *,
     command: str,
     deny: Callable[[str, str], dict[str, Any]] | None = None,
+    on_denied: DenialHook | None = None,
 ) -> Callable[..., BoltResponse | None]:
     """Listener middleware of the slash command: state-changing subcommands need an operator.
 
     ``deny(subcommand, user_id)`` builds the ephemeral reply (the listeners pass the Block
-    Kit builder); the default is ``denial_text``.
+    Kit builder); the default is ``denial_text``. ``on_denied`` (``audit_denials``) is
+    told of every denial before it is answered.
     """
     reply = deny or (lambda sub, _user: {"text": denial_text(sub, command=command)})
+    denied = on_denied or (lambda _sub, _user, _why: None)
 
     def require_operator(
         body: dict[str, Any], ack: Ack, client: WebClient, next_: Callable[[], None]
@@ -145,7 +184,8 @@ def operator_middleware(
         try:
             allowed = bool(user) and operators.is_operator(user, lookup=slack_group_lookup(client))
         except LookupFailed:
-            log.warning("denied %s to user %s: user-group lookup failed", subcommand, user)
+            log.warning("denied %s to user %s: %s", subcommand, user, LOOKUP_FAILED)
+            denied(subcommand, user, LOOKUP_FAILED)
             return ack(
                 response_type="ephemeral",
                 text=":warning: I could not check your user-group membership with Slack "
@@ -154,7 +194,8 @@ def operator_middleware(
         if allowed:
             next_()
             return None
-        log.warning("denied %s to user %s: not an operator", subcommand, user)
+        log.warning("denied %s to user %s: %s", subcommand, user, NOT_OPERATOR)
+        denied(subcommand, user, NOT_OPERATOR)
         return ack(response_type="ephemeral", **reply(subcommand, user))
 
     return require_operator

@@ -18,6 +18,8 @@ from bot.slack.blocks.common import DEFAULT_COMMAND
 from bot.slack.blocks.help import usage_line
 
 DEFAULT_WITHIN_DAYS = 30
+DEFAULT_AUDIT_RECORDS = 20
+MAX_AUDIT_RECORDS = 100
 
 
 class UsageError(UserError):
@@ -104,12 +106,21 @@ class GetSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class Audit:
+    """The newest audit records: ``limit`` of them, of one ``subject`` ("F-12") or all."""
+
+    subcommand: ClassVar[str] = "audit"
+    subject: str | None = None
+    limit: int = DEFAULT_AUDIT_RECORDS
+
+
+@dataclass(frozen=True, slots=True)
 class Remediation:
-    """fix / approve / reject / audit: answered "not enabled" until remediation lands."""
+    """fix / approve / reject: answered "not enabled" until remediation lands."""
 
     subcommand: str
 
 
-ReadCommand: TypeAlias = Help | Clusters | Status | Certs | Findings | Show | GetSetting
+ReadCommand: TypeAlias = Help | Clusters | Status | Certs | Findings | Show | GetSetting | Audit
 ChangeCommand: TypeAlias = Scan | Silence | Unsilence | Rotated | Remediation
 Command: TypeAlias = ReadCommand | ChangeCommand

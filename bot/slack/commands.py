@@ -26,6 +26,8 @@ from bot.slack.blocks.common import DEFAULT_COMMAND
 from bot.slack.blocks.help import USAGE
 from bot.slack.command_types import (
     DEFAULT_WITHIN_DAYS,
+    MAX_AUDIT_RECORDS,
+    Audit,
     Certs,
     Clusters,
     Command,
@@ -45,7 +47,7 @@ from bot.slack.command_types import (
 MAX_TEXT = 4000  # Slack itself sends at most 4,000 characters of command text
 MAX_REASON = 500
 MAX_DURATION = timedelta(days=3650)  # the services apply their own, tighter limits
-REMEDIATION = frozenset({"fix", "approve", "reject", "audit"})
+REMEDIATION = frozenset({"fix", "approve", "reject"})
 
 _CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,62}")  # as bot.kube.targets
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -267,6 +269,20 @@ def _get(args: _Args, _text: str) -> Command:
     return GetSetting(name=args.dns_name(name, "setting"), cluster=args.cluster(cluster))
 
 
+def _audit(args: _Args, _text: str) -> Command:
+    # A bare number is how many records; a finding needs its "F": `audit 12` is a count.
+    (word,) = args.at_most(args.split(())[0], 1)
+    if word is None:
+        return Audit()
+    if _DAYS.fullmatch(word):  # up to six digits
+        if not 1 <= int(word) <= MAX_AUDIT_RECORDS:
+            raise args.fail(f"show 1 to {MAX_AUDIT_RECORDS} records, not {int(word)}")
+        return Audit(limit=int(word))
+    if word[:1] not in ("F", "f"):
+        raise args.fail(f"{_show(word)} is not a finding id like F-123 or a number of records")
+    return Audit(subject=f"F-{args.finding(word)}")
+
+
 _PARSERS: dict[str, Callable[[_Args, str], Command]] = {
     "help": lambda _args, _text: Help(),
     "clusters": _no_args(Clusters),
@@ -279,4 +295,5 @@ _PARSERS: dict[str, Callable[[_Args, str], Command]] = {
     "unsilence": _unsilence,
     "rotated": _rotated,
     "get": _get,
+    "audit": _audit,
 }

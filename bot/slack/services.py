@@ -1,9 +1,10 @@
 """What the Slack listeners may use: one dataclass, built by the composition root.
 
 ``SlackServices`` bundles the engine, the clock, the way to scan and to reach clusters,
-the worker pool and the operator list. Listeners receive it through
-``register(app, services)`` and never build any of these themselves, so a test can hand
-in a fake clock, an engine on a fresh database or a scan runner over fake clusters.
+the worker pool, the operator list and the audit log (with its HMAC key, if any).
+Listeners receive it through ``register(app, services)`` and never build any of these
+themselves, so a test can hand in a fake clock, an engine on a fresh database or a scan
+runner over fake clusters.
 
 ``build_services`` is what ``bot.wiring`` (or ``secbot serve``) calls; ``fleet_scanner``
 turns ``bot.fleet.scan_fleet`` into the ``ScanRunner`` the ``scan`` command needs.
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from bot.audit.log import AuditLog
 from bot.checks.base import Check
 from bot.config import Settings
 from bot.core.policy import CheckPolicy
@@ -43,6 +45,7 @@ class SlackServices:
     connect: Callable[[KubeTarget], KubeClient]  # for live reads (get setting)
     worker: Worker
     operators: Operators
+    audit: AuditLog  # every change (and every denial) is recorded through it
     tz: tzinfo = field(default_factory=lambda: ZoneInfo("UTC"))
     policy: CheckPolicy = field(
         default_factory=CheckPolicy
@@ -103,6 +106,7 @@ def build_services(
         connect=connect,
         worker=worker or Worker(threads=settings.worker_threads),
         operators=Operators(settings.operator_ids),
+        audit=AuditLog(hmac_key=settings.audit_hmac_key_bytes),
         tz=ZoneInfo(settings.timezone),
         policy=policy or CheckPolicy(),
         command=settings.slash_command,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.core.certs import CertInfo, CertProblem, KeyInfo
 from bot.core.snapshot import (
+    CloudCredential,
     CoverageItem,
     CoverageStatus,
     CredentialInfo,
     Event,
     Node,
     NodeFile,
+    RancherToken,
     Setting,
     Snapshot,
     TLSEndpoint,
@@ -39,6 +41,11 @@ class SnapshotBuilder:
     coverage: dict[str, CoverageItem] = field(default_factory=dict)
     endpoints: list[TLSEndpoint] = field(default_factory=list)
     credentials: list[CredentialInfo] = field(default_factory=list)
+    cloud_credentials: list[CloudCredential] = field(default_factory=list)
+    rancher_tokens: dict[str, RancherToken] = field(default_factory=dict)
+    # Credential Secret name -> provisioning clusters using it ("namespace/name"); joined
+    # with cloud_credentials in build() because either may be read first.
+    guest_clusters: dict[str, set[str]] = field(default_factory=dict)
 
     def cover(self, subject: str, status: CoverageStatus, detail: str = "") -> None:
         """Record coverage for ``subject``; a worse status never gets overwritten by READ."""
@@ -80,4 +87,19 @@ class SnapshotBuilder:
             coverage=tuple(sorted(self.coverage.values(), key=lambda c: c.subject)),
             endpoints=tuple(sorted(self.endpoints, key=lambda e: (e.component, e.key))),
             credentials=tuple(self.credentials),
+            cloud_credentials=self._cloud_credentials(),
+            rancher_tokens=dict(self.rancher_tokens),
+        )
+
+    def _cloud_credentials(self) -> tuple[CloudCredential, ...]:
+        """One per Secret (the last read wins), sorted, with the guest clusters using it."""
+        unique = {c.secret.key: c for c in self.cloud_credentials}
+        return tuple(
+            replace(
+                c,
+                guest_clusters=tuple(
+                    sorted(set(c.guest_clusters) | self.guest_clusters.get(c.secret.name, set()))
+                ),
+            )
+            for _, c in sorted(unique.items())
         )

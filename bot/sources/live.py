@@ -10,7 +10,9 @@ the same servers, the Harvester VIP on :443, and on the nodes' InternalIPs the k
 on control-plane nodes, kube-controller-manager and kube-scheduler (these often listen on
 127.0.0.1 only, as RKE2 configures them by default as far as we know: an endpoint that
 does not answer is a coverage note, never a finding). Served chains become CertInfo at
-``TLSEndpoint <ip>:<port> [chain[i]]`` so the certificate checks judge them.
+``TLSEndpoint <ip>:<port> [chain[i]]`` so the certificate checks judge them. A Rancher
+management cluster (clusters-file ``role: rancher``) is also read for its Harvester cloud
+credentials (live_rancher); other clusters get no such reads and no such coverage.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageStatus, Node, Snapshot, TLSEndpoint
 from bot.kube.errors import KubeError, KubeForbidden, KubeNotFound, KubeUnauthorized
-from bot.sources import certs, tlsprobe
+from bot.sources import certs, live_rancher, tlsprobe
 from bot.sources.builder import SnapshotBuilder
 from bot.sources.live_reads import LISTS, CertInfoNotes, read_credentials, read_list
 from bot.sources.tlsprobe import ProbeOptions, ProbeResult, ProbeTarget
@@ -54,6 +56,8 @@ def read_live(
         read_list(client, builder, spec, inspect=notes if spec.kind == "Node" else None)
     notes.record(builder)
     read_credentials(client, builder)
+    if client.target.role == live_rancher.ROLE:
+        live_rancher.read_rancher(client, builder)
     if probe.enabled:
         run_probe(client, builder, probe)
     else:

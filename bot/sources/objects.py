@@ -2,7 +2,8 @@
 
 Shared by the manifests, support-bundle and live sources so that one object is read the
 same way wherever it comes from. Certificate material is decoded here, as it arrives, and
-only CertInfo/KeyInfo facts are kept.
+only CertInfo/KeyInfo facts are kept; Rancher cloud credentials, tokens and provisioning
+clusters are reduced by ``bot.sources.rancher``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from bot.core.certs import CertProblem
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageStatus, Event, Node, Setting
-from bot.sources import certs
+from bot.sources import certs, rancher
 from bot.sources.builder import SnapshotBuilder
 
 HARVESTER_GROUP = "harvesterhci.io"
@@ -202,6 +203,9 @@ def _b64(value: Any) -> bytes | None:
 def _secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
     meta = _meta(obj)
     ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    # A TLS Secret is never a cloud credential: the live TLS list stays out of Rancher's.
+    if ns == rancher.CREDENTIAL_NAMESPACE and obj.get("type") != "kubernetes.io/tls":
+        rancher.ingest_secret(builder, obj)
     data = obj.get("data") or {}
     if not isinstance(data, Mapping):
         return
@@ -307,4 +311,6 @@ _HANDLERS = {
     "ValidatingWebhookConfiguration": _webhook_config,
     "MutatingWebhookConfiguration": _webhook_config,
     "APIService": _api_service,
+    "Token": rancher.ingest_token,
+    "Cluster": rancher.ingest_cluster,
 }

@@ -225,6 +225,9 @@ class CertInventoryRow(Base):
     auto_renews: Mapped[bool] = mapped_column(Boolean)
 
 
-# The operational tables (outbox, finding history, job claims) live in their own module;
+# The operational tables (outbox, finding history, job claims), the audit log and
+# remediation requests live in their own modules;
 # importing it here keeps Base.metadata complete for Alembic and the drift test.
+from bot.store import models_audit as _audit  # noqa: E402, F401
 from bot.store import models_ops as _ops  # noqa: E402, F401
+from bot.store import models_remediation as _remediation  # noqa: E402, F401

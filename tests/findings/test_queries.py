@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from bot.audit.log import AuditLog
 from bot.checks.registry import get_check
 from bot.checks.runner import run_checks
 from bot.core.resources import ResourceRef
@@ -36,6 +37,8 @@ from tests.store.conftest import BACKENDS, migrated_engine
 CHECKS = [get_check(c) for c in ("cert-expired", "cert-expiring", "http-proxy-credentials")]
 WEB, API, OLD, FAR = "web-tls", "api-tls", "old-tls", "far-tls"
 KUBEVIRT = "kubevirt-virt-handler-certs"
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -136,6 +139,7 @@ def test_list_findings_filters_and_hides_silenced(engine: Engine, tmp_path: Path
             reason="replacing it tonight",
             owner="U1",
             now=NOW,
+            audit=AUDIT,
         )
     with db.session_scope(engine) as s:
 
@@ -229,7 +233,7 @@ def test_cluster_statuses(engine: Engine, tmp_path: Path) -> None:
     with db.session_scope(engine) as s:
         silences.silence(
             session=s, finding_id=ids[API], duration=timedelta(days=7), reason="ok", owner="U1",
-            now=NOW,
+            now=NOW, audit=AUDIT,
         )  # fmt: skip
     _scan(engine, tmp_path, [_secret(WEB, "edge.example", 20)], cluster="edge")
     with db.session_scope(engine) as s:

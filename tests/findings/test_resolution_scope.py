@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from bot.audit.log import AuditLog
 from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
@@ -30,6 +31,8 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SECRET = ResourceRef("Secret", "web-tls", "default", "data.tls.crt[0]")
 ENDPOINT = ResourceRef("TLSEndpoint", "10.0.0.5:6443", field="chain[0]")
 READ, FORBIDDEN = CoverageStatus.READ, CoverageStatus.FORBIDDEN
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -92,6 +95,7 @@ def test_escalation_ends_a_silence(engine: Engine) -> None:
             reason="renewal booked",
             owner="U1",
             now=T0,
+            audit=AUDIT,
         )
         assert list_findings(session=session, now=T0) == []
     later = T0 + timedelta(days=16)

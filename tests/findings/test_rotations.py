@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
+from bot.audit.log import AuditLog
 from bot.checks.registry import get_check
 from bot.checks.runner import run_checks
 from bot.core.policy import CheckPolicy
@@ -30,6 +31,8 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 CHECK = get_check("credential-rotation-overdue")
 
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
+
 
 @pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
@@ -42,7 +45,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 def _rotate(engine: Engine, node: str, kind: str, when: datetime, cluster: str = "prod") -> None:
     with db.session_scope(engine) as s:
-        record_rotation(session=s, cluster=cluster, node=node, kind=kind, by="U1", now=when)
+        record_rotation(
+            session=s, cluster=cluster, node=node, kind=kind, by="U1", now=when, audit=AUDIT
+        )
 
 
 def _nodes_snapshot(tmp_path: Path, *names: str, cluster: str = "prod") -> Snapshot:
@@ -96,7 +101,9 @@ def test_record_and_read_the_latest_per_node_and_kind(engine: Engine) -> None:
 def test_record_refuses(engine: Engine, cluster: str, node: str, kind: str, message: str) -> None:
     with db.session_scope(engine) as s:
         with pytest.raises(UserError) as err:
-            record_rotation(session=s, cluster=cluster, node=node, kind=kind, by="U1", now=T0)
+            record_rotation(
+                session=s, cluster=cluster, node=node, kind=kind, by="U1", now=T0, audit=AUDIT
+            )
         assert str(err.value) == message
         assert s.scalars(select(CredentialRotation)).all() == []
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select, text
 
+from bot.audit.log import AuditLog
 from bot.checks.registry import builtin_checks
 from bot.checks.runner import CheckRun, run_checks
 from bot.core.finding import Finding, Unknown
@@ -40,6 +41,8 @@ from tests.store.conftest import BACKENDS, migrated_engine
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 CHECKS = frozenset({"cert-expiry", "http-proxy-noproxy", "ssl-ciphers", "auto-rotate-off"})
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -434,7 +437,9 @@ def test_no_secret_reaches_the_new_tables(engine: Engine, tmp_path: Path) -> Non
     )  # fmt: skip
     with db.session_scope(engine) as s:
         clusters_repo.get_or_create(s, name="prod", now=T0)
-        record_rotation(session=s, cluster="prod", node="all", kind="password", by="U1", now=T0)
+        record_rotation(
+            session=s, cluster="prod", node="all", kind="password", by="U1", now=T0, audit=AUDIT
+        )
     with db.session_scope(engine) as s:
         snap = load_rotations(session=s, snapshot=snap)
         out = record_scan(
@@ -443,7 +448,8 @@ def test_no_secret_reaches_the_new_tables(engine: Engine, tmp_path: Path) -> Non
     with db.session_scope(engine) as s:
         for finding_id in out.ids.values():
             silence(session=s, finding_id=finding_id, duration=timedelta(days=1),
-                    reason=f"proxy {proxy} rotates soon", owner="U1", now=T0)  # fmt: skip
+                    reason=f"proxy {proxy} rotates soon", owner="U1", now=T0,
+                    audit=AUDIT)  # fmt: skip
     body = [ln for ln in key_pem(key).splitlines() if ln and not ln.startswith("-----")]
     canaries = [password, b64(key_pem(key)), *body]
     dump: dict[str, list[str]] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from bot.audit.log import AuditLog
 from bot.checks.runner import CheckRun
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
@@ -30,6 +31,8 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
 RANGE = "a silence lasts more than 0 and at most 90 days, e.g. 7d"
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -70,7 +73,13 @@ def _silence(engine: Engine, finding_id: int, duration: timedelta, reason: str =
              owner: str = "U1", now: datetime = T0) -> SilenceView:  # fmt: skip
     with db.session_scope(engine) as s:
         return silence(
-            session=s, finding_id=finding_id, duration=duration, reason=reason, owner=owner, now=now
+            session=s,
+            finding_id=finding_id,
+            duration=duration,
+            reason=reason,
+            owner=owner,
+            now=now,
+            audit=AUDIT,
         )
 
 
@@ -151,11 +160,19 @@ def test_unsilence(engine: Engine) -> None:
     ids = _record(engine, [WARN, CRIT])
     _silence(engine, ids["warn"], 7 * DAY)
     with db.session_scope(engine) as s:
-        assert unsilence(session=s, finding_id=ids["crit"], owner="U2", now=T0) is False
-        assert unsilence(session=s, finding_id=ids["warn"], owner="U2", now=T0 + DAY) is True
-        assert unsilence(session=s, finding_id=ids["warn"], owner="U2", now=T0 + DAY) is False
+        assert (
+            unsilence(session=s, finding_id=ids["crit"], owner="U2", now=T0, audit=AUDIT) is False
+        )
+        assert (
+            unsilence(session=s, finding_id=ids["warn"], owner="U2", now=T0 + DAY, audit=AUDIT)
+            is True
+        )
+        assert (
+            unsilence(session=s, finding_id=ids["warn"], owner="U2", now=T0 + DAY, audit=AUDIT)
+            is False
+        )
         with pytest.raises(UserError, match=r"^no finding F-4242; "):
-            unsilence(session=s, finding_id=4242, owner="U2", now=T0)
+            unsilence(session=s, finding_id=4242, owner="U2", now=T0, audit=AUDIT)
     assert _rows(engine) == [(ids["warn"], "U1", T0 + DAY, "U2")]
     with db.session_scope(engine) as s:
         assert active_silences(session=s, cluster="prod", now=T0 + DAY) == []
@@ -194,7 +211,7 @@ def test_two_operators_at_once_leave_one_silence_in_force(engine: Engine) -> Non
         try:
             with db.session_scope(engine) as s:
                 silence(session=s, finding_id=ids["warn"], duration=DAY, reason="a", owner="UA",
-                        now=T0)  # fmt: skip
+                        now=T0, audit=AUDIT)  # fmt: skip
                 a_done.set()
                 threading.Event().wait(0.5)
         except Exception as e:  # reported below

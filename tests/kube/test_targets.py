@@ -102,9 +102,11 @@ def test_example_file_is_valid_apart_from_missing_kubeconfigs(env: Path) -> None
     (env / ".kube").mkdir()
     kubeconfig(env / ".kube" / "harvester-prod-a.yaml", current="x")
     kubeconfig(env / ".kube" / "harvester-fleet.yaml", current="x")
+    kubeconfig(env / ".kube" / "rancher-mgmt.yaml", current="x")
     targets = load_targets(EXAMPLE)
-    assert [t.name for t in targets] == ["prod-a", "prod-b", "lab", "home"]
-    assert [t.scan_interval for t in targets] == [None, None, timedelta(days=1), None]
+    assert [t.name for t in targets] == ["prod-a", "prod-b", "lab", "home", "rancher"]
+    assert [t.scan_interval for t in targets] == [None, None, timedelta(days=1), None, None]
+    assert [t.role for t in targets][-1] == "rancher"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select, update
 
+from bot.audit.log import AuditLog
 from bot.checks.registry import get_check
 from bot.checks.runner import run_checks
 from bot.core.finding import Finding
@@ -73,6 +74,7 @@ def test_changes_since_the_last_digest_and_what_needs_attention(
             reason="change CHG-1",
             owner="U1",
             now=T0 + timedelta(hours=2),
+            audit=AuditLog(),
         )
     now = T0 + timedelta(hours=3)
     with db.session_scope(engine) as s:
@@ -227,6 +229,7 @@ def test_an_expired_silence_is_listed_as_unsilenced(engine: Engine) -> None:
             reason="window",
             owner="U1",
             now=T0,
+            audit=AuditLog(),
         )
     expired = T0 + timedelta(hours=3)
     with db.session_scope(engine) as s:
@@ -264,3 +267,53 @@ def test_old_digests_are_pruned_pending_ones_never(engine: Engine) -> None:
         assert outbox_repo.prune(s, kind="digest", before=T0) == 0  # not older
         assert outbox_repo.prune(s, kind="digest", before=T0 + timedelta(days=1)) == 1
         assert outbox_repo.counts(s) == {"pending": 0, "sent": 1, "dead": 0}  # the alert
+
+
+def _credential_finding(
+    check: str, name: str, *, days: int | None, users: tuple[str, ...] = ()
+) -> Finding:
+    evidence: dict[str, object] = {"credential": name, "token": f"kubeconfig-user-{name}"}
+    if days is not None:
+        evidence["expires_at"] = (T0 + timedelta(days=days)).isoformat()
+    if users:
+        evidence["guest_clusters"] = users
+    return Finding(
+        check_id=check,
+        cluster="rancher",
+        resource=ResourceRef(
+            "Secret",
+            f"cc-{name}",
+            "cattle-global-data",
+            "data.harvestercredentialConfig-kubeconfigContent",
+        ),
+        severity=C,
+        message=f"cloud credential {name!r}",
+        evidence=evidence,  # type: ignore[arg-type]
+    )
+
+
+def test_cloud_credentials_to_renew_are_listed_gone_and_expired_first(engine: Engine) -> None:
+    findings = [
+        _credential_finding(
+            "cloud-credential-expiring", "soon", days=5, users=("fleet-default/web",)
+        ),
+        _credential_finding("cloud-credential-expiring", "later", days=60),  # beyond 30 days
+        _credential_finding("cloud-credential-expired", "old", days=-3),
+        _credential_finding("cloud-credential-token-missing", "gone", days=None),
+    ]
+    scan(engine, findings, cluster="rancher", at=T0)
+    with db.session_scope(engine) as s:
+        digest = compose_digest(
+            session=s,
+            channel="#alerts",
+            clusters=["rancher"],
+            since=T0 - timedelta(days=1),
+            now=T0,
+            day="2026-11-28",
+        )
+    assert [(c.name, c.state, c.guest_clusters) for c in digest.credentials] == [
+        ("gone", "missing", ()),
+        ("old", "expired", ()),
+        ("soon", "expiring", ("fleet-default/web",)),
+    ]
+    assert Digest.from_json(digest.to_json()) == digest

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from bot.audit.log import AuditLog
 from bot.findings.silences import silence
 from bot.notify.payloads import FindingNotice, ScanSummary
 from bot.notify.plan import plan_expired_silences, plan_scan
@@ -19,6 +20,8 @@ from bot.store.models import FindingRow
 from bot.store.models_ops import FindingEvent, OutboxRow
 from tests.notify import INFO, ROUTING, T0, C, W, cert, proxy, scan
 from tests.store.conftest import BACKENDS, migrated_engine
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -109,6 +112,7 @@ def test_silenced_finding_is_quiet_until_the_silence_expires(engine: Engine) -> 
             reason="renewal booked",
             owner="U1",
             now=T0 + timedelta(minutes=1),
+            audit=AUDIT,
         )
     scan(engine, [cert("web", 24)], at=T0 + timedelta(days=1))
     assert [r[2] for r in _rows(engine)] == ["new"]
@@ -136,6 +140,7 @@ def test_a_silenced_finding_resolves_quietly_and_reopening_ends_the_silence(
             reason="change window",
             owner="U1",
             now=T0,
+            audit=AUDIT,
         )
     scan(engine, [], at=T0 + timedelta(hours=6))
     assert [r[2] for r in _rows(engine)] == ["new"]
@@ -155,6 +160,7 @@ def test_escalation_ends_the_silence_and_posts(engine: Engine) -> None:
             reason="known",
             owner="U1",
             now=T0,
+            audit=AUDIT,
         )
     scan(engine, [cert("web", 13, severity=C)], at=T0 + timedelta(days=1))
     assert [r[2] for r in _rows(engine)] == ["new", "escalated"]

@@ -3,6 +3,7 @@ text (it returns a Command or raises UsageError, nothing else, whatever it is gi
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from bot.errors import UserError
 from bot.findings import rotations
 from bot.slack.blocks.help import STATE_CHANGING, USAGE
 from bot.slack.command_types import (
+    Audit,
     Certs,
     Clusters,
     Command,
@@ -79,7 +81,14 @@ VALID: list[tuple[str, Command]] = [
     ("fix F-1", Remediation("fix")),
     ("approve", Remediation("approve")),
     ("reject R-1 no", Remediation("reject")),
-    ("audit", Remediation("audit")),
+    ("audit", Audit()),
+    ("audit F-12", Audit(subject="F-12")),
+    ("AUDIT f12", Audit(subject="F-12")),
+    ("audit F-007", Audit(subject="F-7")),
+    ("audit 50", Audit(limit=50)),
+    ("audit 1", Audit(limit=1)),
+    ("audit 100", Audit(limit=100)),
+    ("audit 007", Audit(limit=7)),
 ]
 
 
@@ -133,6 +142,18 @@ INVALID: list[tuple[str, str, str]] = [
     ("get node x", "get", "only `get setting NAME` is supported"),
     ("get setting", "get", "which setting?"),
     ("get setting Http_Proxy", "get", "'Http_Proxy' is not a setting name"),
+    ("audit 0", "audit", "show 1 to 100 records, not 0"),
+    ("audit 101", "audit", "show 1 to 100 records, not 101"),
+    ("audit 000101", "audit", "show 1 to 100 records, not 101"),
+    ("audit R-7", "audit", "'R-7' is not a finding id like F-123 or a number of records"),
+    ("audit F-", "audit", "'F-' is not a finding id like F-123"),
+    (
+        "audit 1000000",
+        "audit",
+        "'1000000' is not a finding id like F-123 or a number of records",
+    ),
+    ("audit F-1 20", "audit", "unexpected '20'"),
+    ("audit --limit 5", "audit", "unknown option '--limit' (options: none)"),
 ]
 
 
@@ -175,7 +196,21 @@ def test_credential_kinds_are_the_services() -> None:
 
 
 words = st.sampled_from(
-    [*USAGE, "all", "--within", "--severity", "--within=", "F-1", "7d", "0d", "setting", "&amp;"]
+    [
+        *USAGE,
+        "all",
+        "--within",
+        "--severity",
+        "--within=",
+        "F-1",
+        "7d",
+        "0d",
+        "setting",
+        "&amp;",
+        "100",
+        "101",
+        "R-7",
+    ]
 )
 texts = st.one_of(
     st.text(max_size=200),
@@ -191,6 +226,8 @@ texts = st.one_of(
 @example("silence F-1 ٣d reason")
 @example("show F-١٢")
 @example("status \x00\u202e")
+@example("audit 99999999999999")
+@example("audit F-99999999999999")
 def test_arbitrary_text_gives_a_command_or_a_usage_error(text: str) -> None:
     try:
         command = parse(text)
@@ -210,8 +247,14 @@ def test_arbitrary_text_gives_a_command_or_a_usage_error(text: str) -> None:
         "Unsilence",
         "Rotated",
         "GetSetting",
+        "Audit",
         "Remediation",
     }
+    if isinstance(command, Audit):
+        assert 1 <= command.limit <= 100
+        assert command.subject is None or re.fullmatch(r"F-[0-9]{1,12}", command.subject)
+    if isinstance(command, Remediation):
+        assert command.subcommand in {"fix", "approve", "reject"}
     if isinstance(command, Silence):
         assert command.reason and len(command.reason) <= 500
         assert all(c.isprintable() for c in command.reason)

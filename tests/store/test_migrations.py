@@ -25,7 +25,9 @@ from bot.store.repos import clusters
 REPO = Path(__file__).resolve().parents[2]
 TABLES_0001 = {"alembic_version", "clusters", "scans", "findings"}
 TABLES_0002 = TABLES_0001 | {"silences", "credential_rotations", "cert_inventory"}
-TABLES = TABLES_0002 | {"finding_events", "outbox", "job_claims", "scheduler_instances"}
+TABLES_0003 = TABLES_0002 | {"finding_events", "outbox", "job_claims", "scheduler_instances"}
+TABLES_0004 = TABLES_0003 | {"audit_events"}
+TABLES = TABLES_0004 | {"remediation_requests", "approvals"}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -64,9 +66,13 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
 
 
 def test_downgrade_one_step_keeps_the_data_of_the_older_schema(engine: Engine) -> None:
-    # 0002 and 0003 only add tables: going back drops them and leaves existing rows alone.
+    # 0002 to 0005 only add tables: going back drops them and leaves existing rows alone.
     with db.session_scope(engine) as session:
         clusters.get_or_create(session, name="prod", now=datetime(2026, 11, 28, tzinfo=UTC))
+    db.downgrade(engine, "0004")
+    assert _tables(engine) == TABLES_0004
+    db.downgrade(engine, "0003")
+    assert _tables(engine) == TABLES_0003
     db.downgrade(engine, "0002")
     assert _tables(engine) == TABLES_0002
     db.downgrade(engine, "0001")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from bot.audit.log import AuditLog
 from bot.config import Settings
 from bot.findings.silences import silence
 from bot.kube.client import KubeTarget
@@ -35,6 +36,8 @@ from tests.notify import C, Clock, cert, proxy, scan
 from tests.store.conftest import BACKENDS, migrated_engine
 
 BERLIN = "Europe/Berlin"
+
+AUDIT = AuditLog()  # no HMAC key: these tests are about the change, not the chain
 
 
 @pytest.fixture(params=BACKENDS)
@@ -195,6 +198,7 @@ def test_an_expired_silence_is_announced_by_the_expiry_job(
             reason="change window",
             owner="U1",
             now=t0,
+            audit=AUDIT,
         )
     clock.now = t0 + timedelta(hours=23)
     runner.run_due("expiry")

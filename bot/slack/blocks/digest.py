@@ -30,6 +30,7 @@ from bot.notify.payloads import (
     Digest,
     DigestCert,
     DigestChange,
+    DigestCredential,
     DigestRemediation,
     DigestRotation,
     DigestSilence,
@@ -37,7 +38,6 @@ from bot.notify.payloads import (
 from bot.slack.blocks.certs import DEFAULT_POLICY
 from bot.slack.blocks.common import (
     DEFAULT_COMMAND,
-    SEVERITY_EMOJI,
     Block,
     Message,
     code,
@@ -49,10 +49,21 @@ from bot.slack.blocks.common import (
     message,
     more_line,
     one_line,
-    pack_lines,
     plural,
     section,
     user_ref,
+)
+from bot.slack.blocks.digest_layout import (
+    BUDGET,
+    CLUSTER,
+    TEXT,
+    TITLE,
+    Line,
+    findings_hint,
+    sections,
+    sev,
+    titled,
+    where,
 )
 from bot.slack.blocks.status import times_in
 from bot.slack.blocks.timefmt import format_expiry, format_when
@@ -78,58 +89,11 @@ SILENCES_SHOWN = 10
 REMEDIATIONS_SHOWN = 10
 CERTS_SHOWN = 50
 ROTATIONS_SHOWN = 10
-# Blocks per part, its overflow line included. 2 (header, summary) + these + 1 divider = 41.
-_BUDGET = {"changes": 10, "silences": 3, "remediations": 3, "certs": 18, "rotations": 4}
-_CLUSTER = 60  # lengths of user-controlled text in a list line
-_TITLE = 150
-_TEXT = 200
-
-Line = tuple[str, int]  # mrkdwn text, how many listed things it stands for
-
-
-def _sections(
-    lines: Sequence[Line], *, budget: int, hint: str | None, left_out: int = 0
-) -> list[Block]:
-    """``lines`` packed into sections of at most 3,000 characters, within ``budget``
-    blocks; chunks that do not fit, and ``left_out`` things not listed at all, become a
-    closing "N more — use `hint`" context line."""
-    chunks: list[Line] = []
-    start = 0
-    for chunk, count in pack_lines(text for text, _ in lines):
-        chunks.append((chunk, sum(weight for _, weight in lines[start : start + count])))
-        start += count
-    if not left_out and len(chunks) <= budget:
-        return [section(chunk) for chunk, _ in chunks]
-    kept = chunks[: budget - 1]
-    left_out += sum(weight for _, weight in chunks[budget - 1 :])
-    more = more_line(left_out, hint) if hint else f"{left_out} more"
-    return [*(section(chunk) for chunk, _ in kept), context(more)]
-
-
-def _titled(part: str, title: str, lines: list[str], total: int, hint: str | None) -> list[Block]:
-    """A part headed "*title* (total)" listing ``lines``, the first of ``total`` items."""
-    listed: list[Line] = [(f"*{title}* ({total})", 0), *((line, 1) for line in lines)]
-    return _sections(listed, budget=_BUDGET[part], hint=hint, left_out=total - len(lines))
-
-
-def _sev(severity: Severity) -> str:
-    """Emoji and word, short: ":red_circle: critical"."""
-    return f"{SEVERITY_EMOJI[severity]} {severity.value}"
-
-
-def _where(finding_id: int, cluster: str) -> str:
-    return f"{code(short_id(finding_id))} *{escape(one_line(cluster, _CLUSTER))}*"
-
-
-def _findings_hint(severities: Sequence[Severity], command: str) -> str:
-    """`findings --severity X` with X the mildest of the findings left out."""
-    mildest = min(severities, key=lambda s: s.rank, default=Severity.WARNING)
-    return f"{command} findings --severity {mildest.value}"
 
 
 def change_line(change: DigestChange) -> str:
-    line = f"{_sev(change.severity)} {_where(change.finding_id, change.cluster)}"
-    line += f" · {escape(one_line(change.title, _TITLE))}"
+    line = f"{sev(change.severity)} {where(change.finding_id, change.cluster)}"
+    line += f" · {escape(one_line(change.title, TITLE))}"
     if change.event == "escalated" and change.tier:
         line += f" (now {escape(one_line(change.tier, 20))})"
     if change.actor == "secbot:expired":
@@ -151,7 +115,7 @@ def _change_lines(changes: Sequence[DigestChange], *, command: str) -> list[Line
         lines += [(change_line(c), 1) for c in group[:CHANGES_PER_EVENT]]
         rest = group[CHANGES_PER_EVENT:]
         if rest and event in _OPEN_EVENTS:
-            hint = _findings_hint([c.severity for c in rest], command)
+            hint = findings_hint([c.severity for c in rest], command)
             lines.append((more_line(len(rest), hint), len(rest)))
         elif rest:
             lines.append((f"{len(rest)} more", len(rest)))
@@ -163,29 +127,29 @@ def _changes(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
     title = (f"*What changed since {since}*", 0)
     if not digest.changes:
         return [section(f"{title[0]}\nNothing changed.")]
-    hint = _findings_hint([c.severity for c in digest.changes], command)
+    hint = findings_hint([c.severity for c in digest.changes], command)
     lines = [title, *_change_lines(digest.changes, command=command)]
-    return _sections(lines, budget=_BUDGET["changes"], hint=hint)
+    return sections(lines, budget=BUDGET["changes"], hint=hint)
 
 
 def silence_line(silence: DigestSilence, *, now: datetime, tz: tzinfo) -> str:
     return (
-        f"{_where(silence.finding_id, silence.cluster)} · {code(one_line(silence.check_id, 80))}"
+        f"{where(silence.finding_id, silence.cluster)} · {code(one_line(silence.check_id, 80))}"
         f" · ends {format_when(silence.expires_at, now=now, tz=tz)} · {user_ref(silence.owner)}"
-        f" — {escape(one_line(silence.reason, _TEXT))}"
+        f" — {escape(one_line(silence.reason, TEXT))}"
     )
 
 
 def _silences(digest: Digest, *, tz: tzinfo) -> list[Block]:
     items = sorted(digest.silences_expiring, key=lambda s: (s.expires_at, s.finding_id))
     lines = [silence_line(s, now=digest.now, tz=tz) for s in items[:SILENCES_SHOWN]]
-    return _titled("silences", "Silences ending within 3 days", lines, len(items), None)
+    return titled("silences", "Silences ending within 3 days", lines, len(items), None)
 
 
 def remediation_line(done: DigestRemediation, *, now: datetime, tz: tzinfo) -> str:
     return (
-        f"{code(one_line(done.request_id, 80))} *{escape(one_line(done.cluster, _CLUSTER))}* · "
-        f"{code(one_line(done.action, 80))} · {escape(one_line(done.result, _TEXT))} · "
+        f"{code(one_line(done.request_id, 80))} *{escape(one_line(done.cluster, CLUSTER))}* · "
+        f"{code(one_line(done.action, 80))} · {escape(one_line(done.result, TEXT))} · "
         f"{format_when(done.at, now=now, tz=tz)}"
     )
 
@@ -193,7 +157,7 @@ def remediation_line(done: DigestRemediation, *, now: datetime, tz: tzinfo) -> s
 def _remediations(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
     items = digest.remediations
     lines = [remediation_line(r, now=digest.now, tz=tz) for r in items[:REMEDIATIONS_SHOWN]]
-    return _titled("remediations", "Remediations executed", lines, len(items), f"{command} audit")
+    return titled("remediations", "Remediations executed", lines, len(items), f"{command} audit")
 
 
 def cert_line(
@@ -206,10 +170,10 @@ def cert_line(
         when = f":x: *Expired {format_when(cert.not_after, now=now, tz=tz)}*"
     else:
         severe = days <= critical_days
-        label = _sev(Severity.CRITICAL if severe else Severity.WARNING)
+        label = sev(Severity.CRITICAL if severe else Severity.WARNING)
         when = f"{label} · *{format_expiry(cert.not_after, now=now, tz=tz)}*"
     line = (
-        f"{when} · {escape(one_line(cert.subject, _TEXT))} · {code(one_line(cert.location, _TEXT))}"
+        f"{when} · {escape(one_line(cert.subject, TEXT))} · {code(one_line(cert.location, TEXT))}"
     )
     if cert.finding_id is not None:
         line += f" · {code(short_id(cert.finding_id))}"
@@ -231,7 +195,7 @@ def _certs(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
     lines: list[Line] = [(title, 0)]
     for cluster, certs in shown.items():
         count = plural(per_cluster[cluster], "certificate")
-        head = f"*{escape(one_line(cluster, _CLUSTER))}* · {count}"
+        head = f"*{escape(one_line(cluster, CLUSTER))}* · {count}"
         if len(certs) < per_cluster[cluster]:
             head += f" ({len(certs)} shown)"
         lines.append((head, 0))
@@ -240,12 +204,37 @@ def _certs(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
             for c in certs
         ]
     hint = f"{command} certs --within {CERT_WINDOW_DAYS}d"
-    return _sections(lines, budget=_BUDGET["certs"], hint=hint, left_out=len(ordered[CERTS_SHOWN:]))
+    return sections(lines, budget=BUDGET["certs"], hint=hint, left_out=len(ordered[CERTS_SHOWN:]))
+
+
+CREDENTIALS_SHOWN = 10
+_CREDENTIAL_STATE = {"missing": ":x: *token gone*", "expired": ":x: *expired*"}
+
+
+def credential_line(cred: DigestCredential, *, now: datetime, tz: tzinfo) -> str:
+    """ ":x: *expired* · `F-3` *rancher* · harvester-prod · used by fleet-default/web"."""
+    state = _CREDENTIAL_STATE.get(cred.state)
+    if state is None:
+        when = format_expiry(cred.expires_at, now=now, tz=tz) if cred.expires_at else "soon"
+        state = f":hourglass_flowing_sand: *{when}*"
+    line = f"{state} · {where(cred.finding_id, cred.cluster)} · {escape(one_line(cred.name, TEXT))}"
+    if cred.guest_clusters:
+        users = ", ".join(one_line(u, 80) for u in cred.guest_clusters[:5])
+        more = len(cred.guest_clusters) - 5
+        line += f" · used by {escape(users)}" + (f" and {more} more" if more > 0 else "")
+    return line
+
+
+def _credentials(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
+    items = digest.credentials
+    lines = [credential_line(c, now=digest.now, tz=tz) for c in items[:CREDENTIALS_SHOWN]]
+    title = "Harvester cloud credentials to renew (Rancher)"
+    return titled("credentials", title, lines, len(items), f"{command} findings --severity info")
 
 
 def rotation_line(rotation: DigestRotation) -> str:
     return (
-        f"{_sev(rotation.severity)} {_where(rotation.finding_id, rotation.cluster)} · "
+        f"{sev(rotation.severity)} {where(rotation.finding_id, rotation.cluster)} · "
         f"{escape(one_line(rotation.message, 300))}"
     )
 
@@ -253,8 +242,8 @@ def rotation_line(rotation: DigestRotation) -> str:
 def _rotations(digest: Digest, *, command: str) -> list[Block]:
     items = sorted(digest.rotations, key=lambda r: (-r.severity.rank, r.cluster, r.finding_id))
     lines = [rotation_line(r) for r in items[:ROTATIONS_SHOWN]]
-    hint = _findings_hint([r.severity for r in items[ROTATIONS_SHOWN:]], command)
-    return _titled("rotations", "Overdue credential rotations", lines, len(items), hint)
+    hint = findings_hint([r.severity for r in items[ROTATIONS_SHOWN:]], command)
+    return titled("rotations", "Overdue credential rotations", lines, len(items), hint)
 
 
 def _fallback(digest: Digest) -> str:
@@ -265,6 +254,8 @@ def _fallback(digest: Digest) -> str:
     if digest.certs:
         certs = f"{plural(len(digest.certs), 'certificate')} expiring within 30 days"
         parts.append(certs + (f" ({expired} expired)" if expired else ""))
+    if digest.credentials:
+        parts.append(f"{plural(len(digest.credentials), 'cloud credential')} to renew")
     if digest.rotations:
         parts.append(plural(len(digest.rotations), "overdue rotation"))
     return f"Harvester digest {digest.day}: " + ", ".join(parts)
@@ -282,6 +273,7 @@ def digest_message(digest: Digest, *, tz: tzinfo, command: str = DEFAULT_COMMAND
         or digest.silences_expiring
         or digest.remediations
         or digest.certs
+        or digest.credentials
         or digest.rotations
     )
     if quiet:
@@ -292,6 +284,8 @@ def digest_message(digest: Digest, *, tz: tzinfo, command: str = DEFAULT_COMMAND
     if digest.remediations:
         blocks += _remediations(digest, tz=tz, command=command)
     blocks += [divider(), *_certs(digest, tz=tz, command=command)]
+    if digest.credentials:
+        blocks += _credentials(digest, tz=tz, command=command)
     if digest.rotations:
         blocks += _rotations(digest, command=command)
     return message(_fallback(digest), blocks)

@@ -32,7 +32,7 @@ USAGE: dict[str, str] = {
     "fix": "fix F-123",
     "approve": "approve REQUEST-ID",
     "reject": "reject REQUEST-ID reason...",
-    "audit": "audit [F-123]",
+    "audit": "audit [F-123|n]",
 }
 
 DESCRIPTION: dict[str, str] = {
@@ -50,14 +50,14 @@ DESCRIPTION: dict[str, str] = {
     "fix": "plan the remediation a finding offers",
     "approve": "approve someone else's remediation plan",
     "reject": "reject a remediation plan, with a reason",
-    "audit": "the audit trail of remediations",
+    "audit": "the newest audit records (20, or n up to 100); F-123: that finding's",
 }
 
 # Commands that change state: only users on SECBOT_OPERATORS may run them.
 STATE_CHANGING = frozenset({"scan", "silence", "unsilence", "rotated", "fix", "approve", "reject"})
 # Added by the remediation feature; until it is enabled they answer "not enabled".
-REMEDIATION = ("fix", "approve", "reject", "audit")
-_READ = ("help", "clusters", "status", "certs", "findings", "show", "get")
+REMEDIATION = ("fix", "approve", "reject")
+_READ = ("help", "clusters", "status", "certs", "findings", "show", "get", "audit")
 _CHANGE = ("scan", "silence", "unsilence", "rotated")
 
 

@@ -67,7 +67,7 @@ def unknown_subcommand_message(
 
 
 def not_enabled_message(subcommand: str, *, command: str = DEFAULT_COMMAND) -> Message:
-    """``fix`` / ``approve`` / ``reject`` / ``audit`` before remediation exists."""
+    """``fix`` / ``approve`` / ``reject`` before remediation exists."""
     known = subcommand if subcommand in USAGE else "that"
     text = (
         f":construction: {code(f'{command} {known}')}: remediation is not enabled on this bot "

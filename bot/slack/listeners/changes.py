@@ -2,8 +2,9 @@
 
 Only operators get here (the command's middleware checks first). Each change runs in
 one transaction (``session_scope``) through a bot.findings service, which validates it
-(a silence needs a reason and an expiry; critical ones at most 7 days) and raises a
-UserError the person sees when something is wrong: nothing is written then.
+(a silence needs a reason and an expiry; critical ones at most 7 days), writes its audit
+record through ``services.audit`` in the same transaction, and raises a UserError the
+person sees when something is wrong: nothing is written then.
 """
 
 from __future__ import annotations
@@ -98,14 +99,16 @@ def silence(command: Silence, r: Request) -> Message:
             reason=command.reason,
             owner=r.user,
             now=r.now,
+            audit=s.audit,
         )
     return silenced_message(view, now=r.now, tz=s.tz)
 
 
 def unsilence(command: Unsilence, r: Request) -> Message:
-    with session_scope(r.services.engine) as session:
+    s = r.services
+    with session_scope(s.engine) as session:
         removed = unsilence_finding(
-            session=session, finding_id=command.finding_id, owner=r.user, now=r.now
+            session=session, finding_id=command.finding_id, owner=r.user, now=r.now, audit=s.audit
         )
     return unsilenced_message(command.finding_id, removed=removed)
 
@@ -124,6 +127,7 @@ def rotated(command: Rotated, r: Request) -> Message:
             kind=command.kind,
             by=r.user,
             now=r.now,
+            audit=s.audit,
         )
     return rotated_message(
         cluster=cluster, node=command.node, kind=command.kind, by=r.user, now=r.now, tz=s.tz

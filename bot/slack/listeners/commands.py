@@ -16,7 +16,8 @@ Replies are ephemeral, scan results included: the person who asked gets the answ
 and channel posts are left to notifications (they post only what changed, once).
 Errors are not caught here: the app's error handler answers them before the ack, the
 worker after it (usage line, message of a UserError, or an error id). Authorisation
-happened before, in the listener's middleware (``bot.slack.auth``).
+happened before, in the listener's middleware (``bot.slack.auth``), which audits every
+denial.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.audit.log import recent as recent_audit
 from bot.errors import UserError
 from bot.findings.queries import cluster_statuses, expiring_certs, get_finding, list_findings
 from bot.findings.views import short_id
 from bot.fleet import describe
-from bot.slack.auth import operator_middleware
+from bot.slack.auth import audit_denials, operator_middleware
+from bot.slack.blocks.audit import audit_message
 from bot.slack.blocks.certs import certs_message
 from bot.slack.blocks.clusters import ClusterLine, clusters_message
 from bot.slack.blocks.findings import finding_detail_message, findings_message
@@ -37,6 +40,8 @@ from bot.slack.blocks.help import help_message
 from bot.slack.blocks.notices import denied_message, not_enabled_message, unknown_subcommand_message
 from bot.slack.blocks.status import status_message
 from bot.slack.command_types import (
+    MAX_AUDIT_RECORDS,
+    Audit,
     Certs,
     Clusters,
     Command,
@@ -66,6 +71,12 @@ def register(app: App, services: SlackServices) -> None:
         services.operators,
         command=services.command,
         deny=lambda sub, user: denied_message(sub, user_id=user, command=services.command),
+        on_denied=audit_denials(
+            engine=services.engine,
+            audit=services.audit,
+            clock=services.clock,
+            command=services.command,
+        ),
     )
 
     def slash_command(ack: Ack, body: dict[str, Any]) -> None:
@@ -107,7 +118,7 @@ def answer(command: Command, r: Request) -> Outcome:
             return changes.scan(command, r)  # checks the cluster name now, scans later
         case GetSetting():
             return get_setting(command, r)  # the same
-        case Status() | Certs() | Findings() | Show():
+        case Status() | Certs() | Findings() | Show() | Audit():
             return Later(lambda: stored(command, r), key=command)
         case _:
             return Later(lambda: stored(command, r))
@@ -124,6 +135,8 @@ def stored(command: Command, r: Request) -> Message:
             return findings(command, r)
         case Show():
             return show(command, r)
+        case Audit():
+            return audit(command, r)
         case Silence():
             return changes.silence(command, r)
         case Unsilence():
@@ -191,3 +204,17 @@ def show(command: Show, r: Request) -> Message:
         fid = short_id(command.finding_id)
         raise UserError(f"no finding {fid}; `{s.command} findings` lists the open ones")
     return finding_detail_message(view, now=r.now, tz=s.tz, command=s.command)
+
+
+def audit(command: Audit, r: Request) -> Message:
+    s = r.services
+    with read_scope(s.engine) as session:
+        entries = recent_audit(session, limit=command.limit, subject=command.subject)
+    return audit_message(
+        entries,
+        tz=s.tz,
+        limit=command.limit,
+        subject=command.subject,
+        most=MAX_AUDIT_RECORDS,
+        command=s.command,
+    )

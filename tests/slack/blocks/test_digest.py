@@ -15,6 +15,7 @@ from bot.notify.payloads import (
     Digest,
     DigestCert,
     DigestChange,
+    DigestCredential,
     DigestRemediation,
     DigestRotation,
     DigestSilence,
@@ -24,9 +25,9 @@ from bot.slack.blocks.digest import (
     ALL_QUIET,
     CERTS_SHOWN,
     CHANGE_EVENTS,
-    _sections,
     digest_message,
 )
+from bot.slack.blocks.digest_layout import sections as pack_sections
 from bot.slack.blocks.render import SlackRenderer
 from tests.slack.test_blocks_common import all_text, assert_valid_message
 
@@ -323,7 +324,7 @@ def test_huge_digest_exact_overflow_lines() -> None:
 
 def test_parts_past_their_block_budget_count_whole_chunks() -> None:
     lines = [("*Title*", 0), *((f"{i:04d} " + "y" * 995, 1) for i in range(20)), ("7 more", 7)]
-    blocks = _sections(lines, budget=3, hint="x", left_out=5)
+    blocks = pack_sections(lines, budget=3, hint="x", left_out=5)
     # Two 1,000-character lines fit a section (three would need 3,002): two sections are
     # kept (items 0-3), then the count of everything else: 16 listed items cut, the 7 of
     # the inline "more" line, the 5 never listed.
@@ -333,10 +334,10 @@ def test_parts_past_their_block_budget_count_whole_chunks() -> None:
         ["0002", "0003"],
     ]
     assert blocks[2]["elements"][0]["text"] == "28 more — use `x`"
-    assert _sections(lines[:3], budget=3, hint=None) == [
+    assert pack_sections(lines[:3], budget=3, hint=None) == [
         section("\n".join(t for t, _ in lines[:3]))
     ]
-    assert _sections(lines, budget=2, hint=None)[-1] == context("25 more")  # 18 + 7
+    assert pack_sections(lines, budget=2, hint=None)[-1] == context("25 more")  # 18 + 7
 
 
 def test_certificates_soonest_first_grouped_by_cluster_and_capped_by_urgency() -> None:
@@ -396,3 +397,45 @@ def test_renderer_renders_the_digest_with_its_zone_and_command() -> None:
     msg = SlackRenderer(TZ, "/hv").digest(Digest.from_json(d.to_json()))
     assert msg == digest_message(d, tz=TZ, command="/hv")
     assert "`/hv certs --within 30d`" in all_text(msg)
+
+
+def test_cloud_credentials_to_renew_follow_the_certificates() -> None:
+    creds = (
+        DigestCredential(3, "rancher", "harvester-lab", "missing"),
+        DigestCredential(4, "rancher", "<b>old</b>", "expired", NOW - timedelta(days=2)),
+        DigestCredential(
+            5,
+            "rancher",
+            "harvester-prod",
+            "expiring",
+            NOW + timedelta(days=5, hours=1),
+            tuple(f"fleet-default/g{i}" for i in range(7)),
+        ),
+    )
+    msg = digest_message(digest(credentials=creds), tz=TZ)
+    assert_valid_message(msg)
+    assert msg["text"].endswith("3 cloud credentials to renew")
+    text = next(t for t in sections(msg) if "cloud credentials to renew" in t)
+    lines = text.splitlines()
+    assert lines[0] == "*Harvester cloud credentials to renew (Rancher)* (3)"
+    assert lines[1] == ":x: *token gone* · `F-3` *rancher* · harvester-lab"
+    assert lines[2] == ":x: *expired* · `F-4` *rancher* · &lt;b&gt;old&lt;/b&gt;"
+    assert lines[3].startswith(":hourglass_flowing_sand: *expires in 5 days, Apr 03* · `F-5`")
+    assert lines[3].endswith(
+        "used by fleet-default/g0, fleet-default/g1, fleet-default/g2, "
+        "fleet-default/g3, fleet-default/g4 and 2 more"
+    )
+    # the section comes after the certificates
+    order = [t.split("*")[1] if t.startswith("*") else t for t in sections(msg)]
+    assert order.index("Harvester cloud credentials to renew (Rancher)") > 0
+
+
+def test_many_credentials_stay_within_the_budget() -> None:
+    creds = tuple(
+        DigestCredential(i, "rancher", f"cred-{i}", "expiring", NOW + timedelta(days=9))
+        for i in range(300)
+    )
+    msg = digest_message(digest(credentials=creds), tz=TZ)
+    assert_valid_message(msg)
+    assert len(msg["blocks"]) <= 50
+    assert "290 more — use `/harvester findings --severity info`" in all_text(msg)

@@ -1,0 +1,158 @@
+"""Execute an approved remediation exactly once, then prove it worked.
+
+``Executor.run(R)``:
+
+1. ``approved -> executing`` by a conditional write (bot.remediation.requests.start): of
+   double clicks, Slack retries and two replicas exactly one caller gets past this;
+2. ``apply_plan`` re-reads the object and refuses on drift (a changed resourceVersion or
+   value: ``Drift``; a write racing another: 409) -> ``drifted``, "plan again"; an
+   admission refusal or any other API failure -> ``failed`` (messages without secrets);
+3. verify: re-read the object (the write landed) and, for setting changes, re-scan the
+   cluster: the finding must be gone -> ``done``; still there -> ``failed`` ("applied, but
+   the finding is still open"). A certificate rotation is verified by the control plane
+   reaching the new rotation generation, polled for ``rotation_timeout``.
+
+``recover()`` runs at start: a request a crash left ``executing`` is never run again; it
+becomes ``unknown``, is verified by reading the cluster, and finishes done or failed.
+Every step is audited by bot.remediation.requests in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.audit.log import AuditLog
+from bot.core.masking import mask_text
+from bot.errors import UserError
+from bot.findings.queries import parse_short_id
+from bot.kube.client import KubeClient, KubeTarget
+from bot.kube.errors import KubeConflict, KubeError
+from bot.remediation import requests
+from bot.remediation.catalog import get_action
+from bot.remediation.plan import Drift, Plan
+from bot.remediation.planner import apply_plan
+from bot.store.db import Engine, session_scope
+from bot.store.models import STATE_RESOLVED
+from bot.store.repos import findings as findings_repo
+
+log = logging.getLogger(__name__)
+ROTATE = "rotate-rke2-certs"
+
+
+@dataclass
+class Executor:
+    engine: Engine
+    connect: Callable[[KubeTarget], KubeClient]
+    targets: Callable[[], Sequence[KubeTarget]]
+    rescan: Callable[[KubeTarget], Any]  # scan one cluster and record it (the scan runner)
+    clock: Callable[[], datetime]
+    audit: AuditLog
+    rotation_timeout: timedelta = timedelta(minutes=15)
+    poll: timedelta = timedelta(seconds=20)
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, request_id: int) -> requests.RequestView | None:
+        """Execute R-<id> if it is approved and nobody else is; None if not ours to run."""
+        with session_scope(self.engine) as session:
+            if not requests.start(
+                session=session, request_id=request_id, now=self.clock(), audit=self.audit
+            ):
+                return None
+            view = requests.get(session=session, request_id=request_id)
+        assert view is not None
+        plan = view.plan
+        try:
+            target = self._target(plan.cluster)
+            client = self.connect(target)
+            try:
+                apply_plan(client, plan=plan)
+            finally:
+                client.close()
+        except (Drift, KubeConflict) as e:
+            reason = f"the cluster changed since the plan was made ({_line(e)}); plan again"
+            return self._finish(request_id, "drifted", {"reason": reason})
+        except (KubeError, UserError) as e:
+            return self._finish(request_id, "failed", {"reason": f"not applied: {_line(e)}"})
+        state, result = self._verify(plan, target)
+        return self._finish(request_id, state, result)
+
+    def recover(self) -> list[int]:
+        """Requests found ``executing`` at start: marked unknown, then verified."""
+        with session_scope(self.engine) as session:
+            stuck = requests.recover(session=session, now=self.clock(), audit=self.audit)
+        for request_id in stuck:
+            with session_scope(self.engine) as session:
+                view = requests.get(session=session, request_id=request_id)
+            assert view is not None
+            try:
+                target = self._target(view.plan.cluster)
+                state, result = self._verify(view.plan, target, wait=False)
+            except (KubeError, UserError) as e:
+                state, result = "failed", {"reason": f"could not verify: {_line(e)}"}
+            result["recovered"] = True
+            self._finish(request_id, state, result, frm="unknown")
+        return stuck
+
+    def _verify(
+        self, plan: Plan, target: KubeTarget, *, wait: bool = True
+    ) -> tuple[str, dict[str, Any]]:
+        action = get_action(plan.action)
+        deadline = self.clock() + (self.rotation_timeout if wait else timedelta(0))
+        while True:
+            client = self.connect(target)
+            try:
+                where = action.verify_target(plan)
+                fresh = client.get(
+                    api_version=where.api_version,
+                    kind=where.kind,
+                    name=where.name,
+                    namespace=where.namespace or None,
+                )
+            finally:
+                client.close()
+            if action.verified(fresh, plan) or plan.action != ROTATE:
+                break
+            if self.clock() >= deadline:
+                return "failed", {"reason": "the rotation did not finish in time"}
+            self.sleep(self.poll.total_seconds())
+        if not action.verified(fresh, plan):
+            return "failed", {"reason": "the change is not in the cluster"}
+        if plan.action == ROTATE:
+            return "done", {"verified": "the control plane reached the new rotation generation"}
+        self.rescan(target)
+        with session_scope(self.engine) as session:
+            finding = findings_repo.get(session, parse_short_id(plan.finding_id))
+            resolved = finding is not None and finding.state == STATE_RESOLVED
+        if not resolved:
+            return "failed", {"reason": "applied, but the finding is still open after a re-scan"}
+        return "done", {"verified": f"{plan.finding_id} is resolved by a re-scan"}
+
+    def _finish(
+        self, request_id: int, state: str, result: dict[str, Any], *, frm: str = "executing"
+    ) -> requests.RequestView | None:
+        with session_scope(self.engine) as session:
+            requests.finish(
+                session=session,
+                request_id=request_id,
+                state=state,
+                result=result,
+                now=self.clock(),
+                audit=self.audit,
+                frm=frm,
+            )
+            return requests.get(session=session, request_id=request_id)
+
+    def _target(self, cluster: str) -> KubeTarget:
+        for target in self.targets():
+            if target.name == cluster:
+                return target
+        raise UserError(f"cluster {cluster!r} is not in the clusters file any more")
+
+
+def _line(error: BaseException) -> str:
+    return mask_text(" ".join(str(error).split()))[:300]

@@ -1,0 +1,330 @@
+"""Remediation requests: the approval state machine, in the store, audited.
+
+Keyword-only functions over a session the caller opened; every state change is a
+conditional write whose row count says whether this caller made it, and is recorded in
+the audit log in the same transaction (DESIGN.md "Security stance"):
+
+- ``request`` stores a plan as ``pending`` (expires after ``ttl``, default 1 h);
+- ``vote`` (approve or reject): only approvers, never the requester, one vote each, only
+  while pending and unexpired, bound to the plan hash the voter saw; enough approvals move
+  the request to ``approved``, a rejection (with a reason) to ``rejected``. Every refusal
+  is audited ("remediation.denied") and raises UserError with the rule;
+- ``start`` moves ``approved -> executing``: the one caller that wins runs the plan;
+- ``finish`` records done / failed / drifted with a non-secret result;
+- ``expire`` ends pending requests past their time; ``recover`` marks requests a crash
+  left ``executing`` as ``unknown`` (never re-run; the executor then reads the cluster).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.audit.log import AuditLog
+from bot.core.masking import mask_text
+from bot.errors import UserError
+from bot.findings.queries import parse_short_id
+from bot.remediation.plan import Plan
+from bot.store.db import Session
+from bot.store.models_remediation import RemediationRequest
+from bot.store.repos import findings as findings_repo
+from bot.store.repos import remediation as repo
+
+DEFAULT_TTL = timedelta(hours=1)
+FINAL = ("done", "failed", "drifted", "rejected", "expired", "unknown")
+
+
+def short_request_id(request_id: int) -> str:
+    return f"R-{request_id}"
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    action: str
+    state: str
+    requester: str
+    risk: str
+    approvals_required: int
+    approvals: tuple[str, ...]
+    plan: Plan
+    plan_hash: str
+    created_at: datetime
+    expires_at: datetime
+    finding_id: int
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def short_id(self) -> str:
+        return short_request_id(self.id)
+
+
+def _view(session: Session, row: RemediationRequest) -> RequestView:
+    votes = repo.approvers(session, row.id)
+    return RequestView(
+        id=row.id,
+        action=row.action,
+        state=row.state,
+        requester=row.requester,
+        risk=row.risk,
+        approvals_required=row.approvals_required,
+        approvals=tuple(votes),
+        plan=Plan.from_json(json.dumps(row.plan)),
+        plan_hash=row.plan_hash,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        finding_id=row.finding_id,
+        reason=row.reason,
+        result=dict(row.result) if row.result else None,
+    )
+
+
+def _move(session: Session, request_id: int, frm: str, to: str, **values: Any) -> bool:
+    return repo.move(session, request_id, frm, to, **values)
+
+
+def request(
+    *,
+    session: Session,
+    plan: Plan,
+    requester: str,
+    now: datetime,
+    audit: AuditLog,
+    ttl: timedelta = DEFAULT_TTL,
+) -> RequestView:
+    """Store ``plan`` (a bot.remediation.plan.Plan) as a pending request."""
+    finding = findings_repo.get(session, parse_short_id(plan.finding_id))
+    if finding is None:
+        raise UserError(f"F-{plan.finding_id} does not exist")
+    row = repo.add(
+        session,
+        cluster_id=finding.cluster_id,
+        finding_id=finding.id,
+        action=plan.action,
+        plan=json.loads(plan.to_json()),
+        plan_hash=plan.plan_hash(),
+        risk=plan.risk,
+        approvals_required=plan.approvals_required,
+        requester=requester,
+        state="pending",
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    audit.record(
+        session,
+        actor=requester,
+        action="remediation.request",
+        subject=short_request_id(row.id),
+        payload={"finding": f"F-{finding.id}", "action": plan.action, "plan_hash": row.plan_hash},
+        at=now,
+    )
+    return _view(session, row)
+
+
+def get(*, session: Session, request_id: int) -> RequestView | None:
+    row = repo.get(session, request_id)
+    return _view(session, row) if row is not None else None
+
+
+def listing(*, session: Session, pending_only: bool = False, limit: int = 20) -> list[RequestView]:
+    states = ("pending", "approved", "executing") if pending_only else None
+    return [_view(session, row) for row in repo.newest(session, states=states, limit=limit)]
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """What a vote did: the request as it is now, or why the vote was refused (the
+    refusal is audited; commit, then show ``denied`` to the voter)."""
+
+    request: RequestView | None
+    denied: str | None = None
+
+    def raise_if_denied(self) -> RequestView:
+        if self.denied is not None or self.request is None:
+            raise UserError(self.denied or "no such request")
+        return self.request
+
+
+def _deny(
+    session: Session, audit: AuditLog, *, actor: str, request_id: int, why: str, now: datetime
+) -> VoteResult:
+    audit.record(
+        session,
+        actor=actor,
+        action="remediation.denied",
+        subject=short_request_id(request_id),
+        payload={"reason": why},
+        at=now,
+    )
+    return VoteResult(None, f"{short_request_id(request_id)}: {why}")
+
+
+def vote(
+    *,
+    session: Session,
+    request_id: int,
+    voter: str,
+    approve: bool,
+    plan_hash: str | None,
+    may_approve: Callable[[str], bool],
+    now: datetime,
+    audit: AuditLog,
+    reason: str = "",
+) -> VoteResult:
+    """Approve or reject; see the module docstring. A refusal is audited and returned,
+    not raised, so the caller's transaction commits the audit row."""
+    row = repo.get(session, request_id, lock=True)
+    if row is None:
+        return VoteResult(None, f"{short_request_id(request_id)} does not exist")
+    deny = _denial(
+        row,
+        voter=voter,
+        approve=approve,
+        plan_hash=plan_hash,
+        may_approve=may_approve,
+        now=now,
+        reason=reason,
+    )
+    if deny is not None:
+        if deny == "expired":
+            _move(session, request_id, "pending", "expired", decided_at=now)
+            deny = "the request expired; ask for a new plan with fix"
+        return _deny(session, audit, actor=voter, request_id=request_id, why=deny, now=now)
+    clean = mask_text(" ".join(reason.split()))[:500] or None
+    voted = repo.add_vote(
+        session,
+        request_id=request_id,
+        approver=voter,
+        decision="approve" if approve else "reject",
+        plan_hash=row.plan_hash,
+        reason=clean,
+        at=now,
+    )
+    if not voted:
+        return _deny(
+            session,
+            audit,
+            actor=voter,
+            request_id=request_id,
+            why="you already voted on it",
+            now=now,
+        )
+    action = "remediation.approve" if approve else "remediation.reject"
+    audit.record(
+        session,
+        actor=voter,
+        action=action,
+        subject=short_request_id(request_id),
+        payload={"plan_hash": row.plan_hash, "reason": clean},
+        at=now,
+    )
+    if not approve:
+        _move(session, request_id, "pending", "rejected", decided_at=now, reason=clean)
+    else:
+        if repo.approvals(session, request_id) >= row.approvals_required:
+            _move(session, request_id, "pending", "approved", decided_at=now)
+    session.expire(row)
+    return VoteResult(_view(session, row))
+
+
+def _denial(
+    row: RemediationRequest,
+    *,
+    voter: str,
+    approve: bool,
+    plan_hash: str | None,
+    may_approve: Callable[[str], bool],
+    now: datetime,
+    reason: str,
+) -> str | None:
+    if row.state != "pending":
+        return f"it is {row.state}, not waiting for a decision"
+    if row.expires_at <= now:
+        return "expired"
+    if voter == row.requester:
+        return "you asked for it; someone else must approve or reject it"
+    if not may_approve(voter):
+        return "only approvers (SECBOT_APPROVERS) may decide on remediations"
+    if plan_hash is not None and plan_hash != row.plan_hash:
+        return "the plan changed since you saw it; look at it again"
+    if not approve and not reason.strip():
+        return "a rejection needs a reason: reject R-<id> <reason>"
+    return None
+
+
+def start(*, session: Session, request_id: int, now: datetime, audit: AuditLog) -> bool:
+    """approved -> executing; True for the one caller that may now execute."""
+    if not _move(session, request_id, "approved", "executing", decided_at=now):
+        return False
+    audit.record(
+        session,
+        actor="system",
+        action="remediation.execute",
+        subject=short_request_id(request_id),
+        payload={},
+        at=now,
+    )
+    return True
+
+
+def finish(
+    *,
+    session: Session,
+    request_id: int,
+    state: str,
+    result: dict[str, Any],
+    now: datetime,
+    audit: AuditLog,
+    frm: str = "executing",
+) -> bool:
+    """executing (or unknown, after recovery) -> done | failed | drifted."""
+    if state not in ("done", "failed", "drifted"):
+        raise ValueError(f"not a final execution state: {state}")
+    reason = str(result.get("reason") or "") or None
+    if not _move(session, request_id, frm, state, finished_at=now, result=result, reason=reason):
+        return False
+    audit.record(
+        session,
+        actor="system",
+        action=f"remediation.{state}",
+        subject=short_request_id(request_id),
+        payload=result,
+        at=now,
+    )
+    return True
+
+
+def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
+    """End every pending request past its time; returns their ids."""
+    ids = repo.ids_in_state(session, "pending", before=now)
+    ended = [i for i in ids if _move(session, i, "pending", "expired", decided_at=now)]
+    for request_id in ended:
+        audit.record(
+            session,
+            actor="system",
+            action="remediation.expired",
+            subject=short_request_id(request_id),
+            payload={},
+            at=now,
+        )
+    return ended
+
+
+def recover(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
+    """Requests a crash left ``executing``: mark them ``unknown`` (never run again)."""
+    ids = repo.ids_in_state(session, "executing")
+    marked = [i for i in ids if _move(session, i, "executing", "unknown")]
+    for request_id in marked:
+        audit.record(
+            session,
+            actor="system",
+            action="remediation.outcome-unknown",
+            subject=short_request_id(request_id),
+            payload={"reason": "found executing at start"},
+            at=now,
+        )
+    return marked
