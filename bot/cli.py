@@ -22,6 +22,7 @@ import click
 from bot.cli_audit import audit
 from bot.cli_clusters import clusters
 from bot.cli_db import db
+from bot.cli_remediation import remediation
 from bot.cli_scheduler import digest, scheduler
 from bot.cli_serve import serve
 
@@ -279,6 +280,7 @@ cli.add_command(db)
 cli.add_command(scheduler)
 cli.add_command(digest)
 cli.add_command(audit)
+cli.add_command(remediation)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     scan_interval: str = Field(default="6h", description="how often every cluster is scanned")
     outbox_interval_seconds: int = Field(default=5, ge=1, le=300, description="dispatcher tick")
     outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="then dead-letter")
+    approvers: str = Field(
+        default="",
+        description="who may approve remediations: Slack user ids and user-group ids; "
+        "empty: remediation is off",
+    )
+    approval_channel: str | None = Field(
+        default=None, description="where plans wait for approval (default: the alert channel)"
+    )
+    remediation_ttl: str = Field(default="1h", description="an unapproved request expires")
     console: bool = Field(
         default=False,
         description="print messages instead of posting them, also on PostgreSQL",
@@ -123,7 +132,7 @@ class Settings(BaseSettings):
         hour, minute = self.digest_at.split(":")
         return int(hour), int(minute)
 
-    @field_validator("scan_interval", "digest_grace")
+    @field_validator("scan_interval", "digest_grace", "remediation_ttl")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)  # ValueError names the expected form
@@ -139,7 +148,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a time of day like 09:00 (24-hour HH:MM)")
         return f"{int(match.group(1)):02d}:{match.group(2)}"
 
-    @field_validator("alert_channel", "digest_channel")
+    @field_validator("alert_channel", "digest_channel", "approval_channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         import re
@@ -183,11 +192,20 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def approver_ids(self) -> tuple[str, ...]:
+        """SECBOT_APPROVERS split into ids; empty means remediation is off."""
+        return tuple(p.strip() for p in self.approvers.split(",") if p.strip())
+
+    @property
+    def remediation_ttl_delta(self) -> timedelta:
+        return parse_duration(self.remediation_ttl)
+
+    @property
     def operator_ids(self) -> tuple[str, ...]:
         """SECBOT_OPERATORS split into ids (validated: U…, W… users, S… user groups)."""
         return tuple(p.strip() for p in self.operators.split(",") if p.strip())
 
-    @field_validator("operators")
+    @field_validator("operators", "approvers")
     @classmethod
     def _slack_ids(cls, value: str) -> str:
         import re

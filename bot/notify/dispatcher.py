@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from bot.core.masking import mask_text
 from bot.errors import PermanentError, RateLimited, TemporaryError
-from bot.notify.payloads import Digest, FindingNotice, ScanSummary
+from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
 from bot.notify.sinks import Message, Posted, Renderer, Sink
 from bot.store.db import Engine, Session, session_scope
 from bot.store.models_ops import OutboxRow
@@ -178,6 +178,8 @@ class Dispatcher:
         stats.deferred += 1
 
     def _send(self, row: OutboxRow) -> tuple[Posted, str | None]:
+        if row.kind == "request-update":
+            return self._send_request_update(row)
         message = self._render(row)
         thread = self._thread(row) if row.kind in ("alert", "resolved") else None
         if thread is None:
@@ -225,6 +227,34 @@ class Dispatcher:
                 original=FindingNotice.from_json(root.payload),
             )
 
+    def _send_request_update(self, row: OutboxRow) -> tuple[Posted, str | None]:
+        """A later event of a remediation request: a reply under its approval message;
+        a final one also replaces the message's buttons with the outcome."""
+        update = RequestNotice.from_json(row.payload)
+        with session_scope(self._engine) as session:
+            root = outbox_repo.by_key(session, f"request:{row.channel}:R-{update.request_id}")
+            if root is not None:
+                session.expunge(root)
+        if root is not None and root.state == outbox_repo.PENDING:
+            raise _Wait
+        reply = self._renderer.request_reply(update)
+        if root is None or root.state != outbox_repo.SENT or not root.slack_ts:
+            return self._sink.post(channel=row.channel, message=reply), None
+        posted = self._sink.post(channel=row.channel, message=reply, thread_ts=root.slack_ts)
+        if update.final or update.event == "approved":
+            planned = RequestNotice.from_json(root.payload)
+            try:
+                self._sink.update(
+                    channel_id=root.slack_channel or posted.channel_id,
+                    ts=root.slack_ts,
+                    message=self._renderer.request(planned, update),
+                )
+            except (TemporaryError, PermanentError) as e:
+                log.warning(
+                    "outbox: could not update the message of R-%s: %s", update.request_id, e
+                )
+        return posted, root.slack_ts
+
     def _render(self, row: OutboxRow) -> Message:
         if row.kind == "digest":
             return self._renderer.digest(Digest.from_json(row.payload))
@@ -234,6 +264,8 @@ class Dispatcher:
             return self._renderer.resolved_reply(FindingNotice.from_json(row.payload))
         if row.kind == "summary":
             return self._renderer.summary(ScanSummary.from_json(row.payload))
+        if row.kind == "request":
+            return self._renderer.request(RequestNotice.from_json(row.payload))
         raise PermanentError(f"unknown outbox kind {row.kind!r}")
 
     def _failed(

@@ -131,6 +131,56 @@ class ScanSummary:
         )
 
 
+REQUEST_EVENTS = (
+    "planned",
+    "vote",
+    "approved",
+    "rejected",
+    "expired",
+    "done",
+    "failed",
+    "drifted",
+    "unknown",
+)
+REQUEST_FINAL = frozenset({"rejected", "expired", "done", "failed", "drifted", "unknown"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestNotice:
+    """A remediation request (R-<id>) as the approval channel sees it: ``planned`` is the
+    message with the Approve / Reject buttons; later events are replies in its thread,
+    and a final one (done, failed, drifted, rejected, expired, unknown) replaces the
+    buttons with the outcome. ``lines`` are the plan as text, secrets already masked."""
+
+    request_id: int
+    event: str
+    action: str
+    title: str
+    cluster: str
+    finding_id: str  # "F-12"
+    risk: str
+    approvals_required: int
+    requester: str
+    at: datetime
+    expires_at: datetime
+    lines: tuple[str, ...] = ()
+    actor: str | None = None  # who approved / rejected
+    detail: str | None = None  # the reason, or the outcome in words
+
+    @property
+    def final(self) -> bool:
+        return self.event in REQUEST_FINAL
+
+    def to_json(self) -> dict[str, Any]:
+        return cast(dict[str, Any], _jsonable(asdict(self)))
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RequestNotice:
+        if doc.get("event") not in REQUEST_EVENTS:
+            raise ValueError(f"unknown request event {doc.get('event')!r}")
+        return _load(cls, doc)
+
+
 @dataclass(frozen=True, slots=True)
 class DigestChange:
     """One line of "what changed": a finding event since the last digest."""
@@ -253,7 +303,7 @@ class Digest:
 
 
 _T = TypeVar("_T")
-_TIMES = {"at", "expires_at", "not_after", "since", "now"}
+_TIMES = {"at", "expires_at", "not_after", "since", "now", "until"}
 
 
 def _load(kind: type[_T], doc: Mapping[str, Any]) -> _T:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.notify.payloads import Digest, FindingNotice, ScanSummary
+from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 
@@ -64,6 +64,15 @@ class Renderer(Protocol):
 
     def summary(self, summary: ScanSummary) -> Message:
         """Many new findings of one scan as one message (see ScanSummary)."""
+        ...
+
+    def request(self, planned: RequestNotice, outcome: RequestNotice | None = None) -> Message:
+        """The approval message of a request: with Approve / Reject buttons while it is
+        open; with ``outcome`` (a final event) instead of buttons once it is decided."""
+        ...
+
+    def request_reply(self, update: RequestNotice) -> Message:
+        """A later event of a request, as a reply in its approval message's thread."""
         ...
 
     def digest(self, digest: Digest) -> Message:

@@ -36,7 +36,7 @@ from bot.remediation import requests
 from bot.remediation.catalog import get_action
 from bot.remediation.plan import Drift, Plan
 from bot.remediation.planner import apply_plan
-from bot.store.db import Engine, session_scope
+from bot.store.db import Engine, Session, session_scope
 from bot.store.models import STATE_RESOLVED
 from bot.store.repos import findings as findings_repo
 
@@ -55,6 +55,8 @@ class Executor:
     rotation_timeout: timedelta = timedelta(minutes=15)
     poll: timedelta = timedelta(seconds=20)
     sleep: Callable[[float], None] = time.sleep
+    # Called in the transaction that records the outcome (bot.remediation.flow posts it).
+    announce: Callable[[Session, requests.RequestView], None] | None = None
 
     def run(self, request_id: int) -> requests.RequestView | None:
         """Execute R-<id> if it is approved and nobody else is; None if not ours to run."""
@@ -81,10 +83,15 @@ class Executor:
         state, result = self._verify(plan, target)
         return self._finish(request_id, state, result)
 
-    def recover(self) -> list[int]:
-        """Requests found ``executing`` at start: marked unknown, then verified."""
+    def recover(self, *, older_than: timedelta | None = None) -> list[int]:
+        """Requests found ``executing`` (started more than ``older_than`` ago, when given):
+        marked unknown, never run again, then verified by reading the cluster."""
+        now = self.clock()
+        before = now - older_than if older_than is not None else None
         with session_scope(self.engine) as session:
-            stuck = requests.recover(session=session, now=self.clock(), audit=self.audit)
+            stuck = requests.recover(
+                session=session, now=now, audit=self.audit, started_before=before
+            )
         for request_id in stuck:
             with session_scope(self.engine) as session:
                 view = requests.get(session=session, request_id=request_id)
@@ -136,7 +143,7 @@ class Executor:
         self, request_id: int, state: str, result: dict[str, Any], *, frm: str = "executing"
     ) -> requests.RequestView | None:
         with session_scope(self.engine) as session:
-            requests.finish(
+            finished = requests.finish(
                 session=session,
                 request_id=request_id,
                 state=state,
@@ -145,7 +152,10 @@ class Executor:
                 audit=self.audit,
                 frm=frm,
             )
-            return requests.get(session=session, request_id=request_id)
+            view = requests.get(session=session, request_id=request_id)
+            if finished and view is not None and self.announce is not None:
+                self.announce(session, view)
+            return view
 
     def _target(self, cluster: str) -> KubeTarget:
         for target in self.targets():

@@ -57,6 +57,7 @@ class RequestView:
     finding_id: int
     reason: str | None = None
     result: dict[str, Any] | None = None
+    finished_at: datetime | None = None
 
     @property
     def short_id(self) -> str:
@@ -80,6 +81,7 @@ def _view(session: Session, row: RemediationRequest) -> RequestView:
         finding_id=row.finding_id,
         reason=row.reason,
         result=dict(row.result) if row.result else None,
+        finished_at=row.finished_at,
     )
 
 
@@ -314,9 +316,13 @@ def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
     return ended
 
 
-def recover(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
-    """Requests a crash left ``executing``: mark them ``unknown`` (never run again)."""
-    ids = repo.ids_in_state(session, "executing")
+def recover(
+    *, session: Session, now: datetime, audit: AuditLog, started_before: datetime | None = None
+) -> list[int]:
+    """Requests a crash left ``executing``: mark them ``unknown`` (never run again).
+    ``started_before``: only those started that long ago (another replica may be running
+    a younger one right now)."""
+    ids = repo.ids_in_state(session, "executing", decided_before=started_before)
     marked = [i for i in ids if _move(session, i, "executing", "unknown")]
     for request_id in marked:
         audit.record(

@@ -136,8 +136,10 @@ def audit_denials(
 ) -> DenialHook:
     """A DenialHook that writes a "command.denied" audit record in its own transaction.
 
-    The person is refused either way: when the database cannot be used (a UserError from
-    the store), the failure is logged as an error instead of turning the denial into one.
+    It runs before the ack (the middleware answers by returning it): one small row, and
+    denials are rare; on SQLite it may queue briefly behind a scan's write. The person is
+    refused either way: when the database cannot be used (a UserError from the store),
+    the failure is logged as an error instead of turning the denial into one.
     """
 
     def record(subcommand: str, user: str, why: str) -> None:

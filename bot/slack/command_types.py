@@ -116,11 +116,46 @@ class Audit:
 
 @dataclass(frozen=True, slots=True)
 class Remediation:
-    """fix / approve / reject: answered "not enabled" until remediation lands."""
+    """fix / approve / reject / requests while remediation is off (no SECBOT_APPROVERS):
+    answered "not enabled"."""
 
     subcommand: str
 
 
-ReadCommand: TypeAlias = Help | Clusters | Status | Certs | Findings | Show | GetSetting | Audit
-ChangeCommand: TypeAlias = Scan | Silence | Unsilence | Rotated | Remediation
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """Plan the fix of a finding (its check's action, or ``action``) and ask for approval."""
+
+    subcommand: ClassVar[str] = "fix"
+    finding_id: int
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approve:
+    subcommand: ClassVar[str] = "approve"
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    subcommand: ClassVar[str] = "reject"
+    request_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """Remediation requests, newest first (``pending``: those still moving)."""
+
+    subcommand: ClassVar[str] = "requests"
+    pending: bool = False
+
+
+ReadCommand: TypeAlias = (
+    Help | Clusters | Status | Certs | Findings | Show | GetSetting | Audit | Requests
+)
+ChangeCommand: TypeAlias = (
+    Scan | Silence | Unsilence | Rotated | Remediation | Fix | Approve | Reject
+)
 Command: TypeAlias = ReadCommand | ChangeCommand

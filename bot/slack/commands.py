@@ -27,14 +27,18 @@ from bot.slack.blocks.help import USAGE
 from bot.slack.command_types import (
     DEFAULT_WITHIN_DAYS,
     MAX_AUDIT_RECORDS,
+    Approve,
     Audit,
     Certs,
     Clusters,
     Command,
     Findings,
+    Fix,
     GetSetting,
     Help,
+    Reject,
     Remediation,
+    Requests,
     Rotated,
     Scan,
     Show,
@@ -47,7 +51,9 @@ from bot.slack.command_types import (
 MAX_TEXT = 4000  # Slack itself sends at most 4,000 characters of command text
 MAX_REASON = 500
 MAX_DURATION = timedelta(days=3650)  # the services apply their own, tighter limits
-REMEDIATION = frozenset({"fix", "approve", "reject"})
+REMEDIATION = frozenset({"fix", "approve", "reject", "requests"})
+_REQUEST = re.compile(r"(?:[Rr]-?)?([0-9]{1,9})")
+_ACTION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 _CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,62}")  # as bot.kube.targets
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -75,8 +81,10 @@ def subcommand_of(text: str) -> str:
     return word if word in USAGE else "help"
 
 
-def parse(text: str, *, command: str = DEFAULT_COMMAND) -> Command:
-    """Parse the text after the slash command; UsageError for bad arguments."""
+def parse(text: str, *, command: str = DEFAULT_COMMAND, remediation: bool = False) -> Command:
+    """Parse the text after the slash command; UsageError for bad arguments. Without
+    ``remediation`` (no approvers configured) fix/approve/reject/requests parse to
+    ``Remediation``, answered "not enabled"."""
     words = _first_words(text)
     if not words:
         return Help()
@@ -90,7 +98,7 @@ def parse(text: str, *, command: str = DEFAULT_COMMAND) -> Command:
             f"the text is too long ({size:,} characters; at most {MAX_TEXT:,})",
             command=command,
         )
-    if name in REMEDIATION:
+    if name in REMEDIATION and not remediation:
         return Remediation(name)
     args = _Args(name, words[1:], command=command)
     return _PARSERS[name](args, text)
@@ -269,6 +277,46 @@ def _get(args: _Args, _text: str) -> Command:
     return GetSetting(name=args.dns_name(name, "setting"), cluster=args.cluster(cluster))
 
 
+def _request_id(args: _Args, word: str | None) -> int:
+    if word is None:
+        raise args.fail("which request? Give its id, like R-7")
+    match = _REQUEST.fullmatch(word)
+    if match is None or int(match.group(1)) < 1:
+        raise args.fail(f"{_show(word)} is not a request id like R-7")
+    return int(match.group(1))
+
+
+def _fix(args: _Args, _text: str) -> Command:
+    finding, action = args.at_most(args.words, 2)
+    if action is not None and not _ACTION.fullmatch(action):
+        raise args.fail(f"{_show(action)} is not a remediation id like enable-auto-rotate")
+    return Fix(finding_id=args.finding(finding), action=action)
+
+
+def _approve(args: _Args, _text: str) -> Command:
+    (request,) = args.at_most(args.words, 1)
+    return Approve(request_id=_request_id(args, request))
+
+
+def _reject(args: _Args, text: str) -> Command:
+    parts = text.split(maxsplit=2)
+    request_id = _request_id(args, parts[1] if len(parts) > 1 else None)
+    reason = " ".join(unescape(parts[2]).split()) if len(parts) > 2 else ""
+    reason = "".join(c for c in reason if c.isprintable())
+    if not reason:
+        raise args.fail("a rejection needs a reason")
+    if len(reason) > MAX_REASON:
+        raise args.fail(f"the reason is too long ({len(reason)} characters; at most {MAX_REASON})")
+    return Reject(request_id=request_id, reason=reason)
+
+
+def _requests(args: _Args, _text: str) -> Command:
+    (word,) = args.at_most(args.words, 1)
+    if word is not None and word.lower() != "pending":
+        raise args.fail(f"{_show(word)}: only `requests pending` filters")
+    return Requests(pending=word is not None)
+
+
 def _audit(args: _Args, _text: str) -> Command:
     # A bare number is how many records; a finding needs its "F": `audit 12` is a count.
     (word,) = args.at_most(args.split(())[0], 1)
@@ -296,4 +344,8 @@ _PARSERS: dict[str, Callable[[_Args, str], Command]] = {
     "rotated": _rotated,
     "get": _get,
     "audit": _audit,
+    "fix": _fix,
+    "approve": _approve,
+    "reject": _reject,
+    "requests": _requests,
 }

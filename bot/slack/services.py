@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.audit.log import AuditLog
@@ -24,6 +24,7 @@ from bot.core.policy import CheckPolicy
 from bot.fleet import Connect, scan_fleet
 from bot.kube.client import KubeClient, KubeTarget, load_targets
 from bot.notify.routing import Routing
+from bot.remediation.executor import Executor
 from bot.scan import ScanReport
 from bot.slack.auth import Operators
 from bot.slack.worker import Worker
@@ -32,6 +33,16 @@ from bot.store.db import Engine
 
 ScanRunner = Callable[[Sequence[KubeTarget]], ScanReport]
 TargetsLoader = Callable[[], list[KubeTarget]]
+
+
+@dataclass(frozen=True)
+class RemediationServices:
+    """What fix / approve / reject need; present only when SECBOT_APPROVERS is set."""
+
+    approvers: Operators  # SECBOT_APPROVERS: user ids and user groups
+    channel: str | None  # SECBOT_APPROVAL_CHANNEL (default: the alert channel)
+    executor: Executor
+    ttl: timedelta = timedelta(hours=1)  # SECBOT_REMEDIATION_TTL
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,11 @@ class SlackServices:
         default_factory=CheckPolicy
     )  # expiry thresholds, to colour certificate lists
     command: str = "/harvester"
-    remediation_enabled: bool = False
+    remediation: RemediationServices | None = None
+
+    @property
+    def remediation_enabled(self) -> bool:
+        return self.remediation is not None
 
 
 def fleet_scanner(
@@ -95,10 +110,12 @@ def build_services(
     policy: CheckPolicy | None = None,
     targets: TargetsLoader | None = None,
     worker: Worker | None = None,
+    remediation: RemediationServices | None = None,
 ) -> SlackServices:
     """SlackServices from settings; the worker pool is new unless one is given."""
     clusters_file = settings.clusters_file
     return SlackServices(
+        remediation=remediation,
         engine=engine,
         clock=clock,
         scan_runner=scan_runner,

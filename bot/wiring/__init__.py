@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from bot.kube.client import KubeClient, KubeTarget, Timeouts
     from bot.notify.routing import Routing
-    from bot.slack.services import ScanRunner, SlackServices
+    from bot.remediation.executor import Executor
+    from bot.slack.services import RemediationServices, ScanRunner, SlackServices
     from bot.sources.tlsprobe import ProbeOptions
     from bot.store.db import Engine
 
@@ -170,4 +171,44 @@ def slack_services(
         scan_runner=runner,
         connect=connect_kube(settings),
         policy=_policy_or_fail(settings),
+        remediation=remediation_services(settings, engine=engine, runner=runner),
+    )
+
+
+def approval_channel(settings: Settings) -> str | None:
+    return settings.approval_channel or settings.alert_channel
+
+
+def executor(settings: Settings, *, engine: Engine, runner: ScanRunner) -> Executor:
+    """Runs approved remediations; re-scans with ``runner`` to verify."""
+    from bot.audit.log import AuditLog
+    from bot.kube.client import load_targets
+    from bot.remediation import flow
+    from bot.remediation.executor import Executor
+
+    return Executor(
+        engine=engine,
+        connect=connect_kube(settings),
+        targets=lambda: load_targets(settings.clusters_file),
+        rescan=lambda target: runner([target]),
+        clock=utcnow,
+        audit=AuditLog(hmac_key=settings.audit_hmac_key_bytes),
+        announce=flow.announce_finish(approval_channel(settings)),
+    )
+
+
+def remediation_services(
+    settings: Settings, *, engine: Engine, runner: ScanRunner
+) -> RemediationServices | None:
+    """fix / approve / reject, when SECBOT_APPROVERS is set."""
+    if not settings.approver_ids:
+        return None
+    from bot.slack.auth import Operators
+    from bot.slack.services import RemediationServices
+
+    return RemediationServices(
+        approvers=Operators(settings.approver_ids),
+        channel=approval_channel(settings),
+        executor=executor(settings, engine=engine, runner=runner),
+        ttl=settings.remediation_ttl_delta,
     )

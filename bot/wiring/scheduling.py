@@ -13,7 +13,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.wiring import configured_targets, notify_routing, scan_runner, utcnow
+from bot.wiring import (
+    approval_channel,
+    configured_targets,
+    executor,
+    notify_routing,
+    scan_runner,
+    utcnow,
+)
+
+# An execution still "executing" this long after it started has lost its replica.
+STUCK = timedelta(minutes=30)
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient, KubeTarget
@@ -92,15 +102,18 @@ def scheduler_jobs(
     list``) builds the table without anything that could post."""
     from zoneinfo import ZoneInfo
 
+    from bot.audit.log import AuditLog
     from bot.errors import UserError
     from bot.findings.silences import record_expiries
     from bot.notify.digest import plan_digests
     from bot.notify.plan import EXPIRED_SILENCE_WINDOW, plan_expired_silences
+    from bot.remediation import flow
     from bot.scheduler.jobs import JobActions, build_jobs
     from bot.scheduler.runner import current_slot
     from bot.store.db import session_scope
 
     route = notify_routing(settings, targets)
+    audit = AuditLog(hmac_key=settings.audit_hmac_key_bytes)
     scans = runner or scan_runner(settings, engine=engine, routing=route)
     by_name = {t.name: t for t in targets}
     tz = ZoneInfo(settings.timezone)
@@ -140,6 +153,11 @@ def scheduler_jobs(
             # are the threads later follow-ups reply in.
             claims.prune(session, before=now - timedelta(days=30))
             outbox_repo.prune(session, kind="digest", before=now - timedelta(days=90))
+        if settings.approver_ids:
+            # Pending requests past their time end; an execution whose replica died
+            # (still "executing" long after any run could take) is verified, never rerun.
+            flow.expire(engine=engine, now=now, audit=audit, channel=approval_channel(settings))
+            executor(settings, engine=engine, runner=scans).recover(older_than=STUCK)
 
     actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
     return build_jobs(settings=settings, targets=targets, actions=actions)

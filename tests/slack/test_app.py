@@ -178,7 +178,7 @@ def test_get_setting_masks_every_secret(bot: Bot) -> None:
 def test_remediation_is_not_enabled_yet(bot: Bot) -> None:
     for text in ("fix F-1", "approve R-1", "reject R-1 no"):
         answer = text_of(bot.ack(text, user=OPERATOR))
-        assert "remediation is not enabled on this bot yet" in answer
+        assert "remediation is not enabled on this bot" in answer
 
 
 def test_scan_of_an_unknown_cluster_lists_the_known_ones(bot: Bot) -> None:

@@ -181,7 +181,10 @@ def test_http_mode_answers_signed_commands_and_stops_on_sigint(
             assert "*prod* · " in text_of(json.loads(answer.read()))
         code, _out, err = bot.stop(signal.SIGINT)
     assert code == 0 and "secbot: stopped" in err
-    assert [c.method for c in slack.calls] == ["auth.test"]
+    # The command was answered by its ack alone; the scheduler's catch-up scan may have
+    # posted prod's alerts to its own channel meanwhile (timing), nothing else.
+    assert [c.method for c in slack.calls if c.method != "chat.postMessage"] == ["auth.test"]
+    assert {c.params["channel"] for c in slack.calls_to("chat.postMessage")} <= {"#ops-prod"}
     assert slack.token not in err
 
 

@@ -52,7 +52,7 @@ def test_fix_button_says_remediation_is_not_enabled(bot: Bot) -> None:
     (posted,) = bot.posted(key="fix")
     assert posted.params["replace_original"] is False  # the finding message stays
     assert posted.params["response_type"] == "ephemeral"
-    assert "remediation is not enabled on this bot yet" in text_of(posted.params)
+    assert "remediation is not enabled on this bot" in text_of(posted.params)
 
 
 def test_app_home_publishes_the_fleet(bot: Bot) -> None:

@@ -189,7 +189,8 @@ def test_other_notices() -> None:
         assert_valid_message(msg)
     first = {name: _text(msg["blocks"][0]) for name, msg in cases.items()}
     assert first["not_enabled"].startswith(
-        ":construction: `/harvester fix`: remediation is not enabled on this bot yet."
+        ":construction: `/harvester fix`: remediation is not enabled on this bot (whoever "
+        "runs it sets `SECBOT_APPROVERS` to turn it on)."
     )
     assert first["error"] == (
         ":boom: Something went wrong on my side. Error id `e-7f3a`: the log has the "

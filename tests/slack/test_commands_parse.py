@@ -16,14 +16,18 @@ from bot.errors import UserError
 from bot.findings import rotations
 from bot.slack.blocks.help import STATE_CHANGING, USAGE
 from bot.slack.command_types import (
+    Approve,
     Audit,
     Certs,
     Clusters,
     Command,
     Findings,
+    Fix,
     GetSetting,
     Help,
+    Reject,
     Remediation,
+    Requests,
     Rotated,
     Scan,
     Show,
@@ -81,6 +85,7 @@ VALID: list[tuple[str, Command]] = [
     ("fix F-1", Remediation("fix")),
     ("approve", Remediation("approve")),
     ("reject R-1 no", Remediation("reject")),
+    ("requests", Remediation("requests")),
     ("audit", Audit()),
     ("audit F-12", Audit(subject="F-12")),
     ("AUDIT f12", Audit(subject="F-12")),
@@ -254,8 +259,61 @@ def test_arbitrary_text_gives_a_command_or_a_usage_error(text: str) -> None:
         assert 1 <= command.limit <= 100
         assert command.subject is None or re.fullmatch(r"F-[0-9]{1,12}", command.subject)
     if isinstance(command, Remediation):
-        assert command.subcommand in {"fix", "approve", "reject"}
+        assert command.subcommand in {"fix", "approve", "reject", "requests"}
     if isinstance(command, Silence):
         assert command.reason and len(command.reason) <= 500
         assert all(c.isprintable() for c in command.reason)
         assert timedelta(0) < command.duration <= timedelta(days=3650)
+
+
+# With remediation on (SECBOT_APPROVERS set), the remediation subcommands parse for real.
+REMEDIATION_VALID: list[tuple[str, Command]] = [
+    ("fix F-12", Fix(finding_id=12)),
+    ("fix f12 enable-auto-rotate", Fix(finding_id=12, action="enable-auto-rotate")),
+    ("approve R-7", Approve(request_id=7)),
+    ("APPROVE r7", Approve(request_id=7)),
+    ("approve 7", Approve(request_id=7)),
+    ("reject R-7   not   now ", Reject(request_id=7, reason="not now")),
+    ("requests", Requests()),
+    ("requests pending", Requests(pending=True)),
+]
+REMEDIATION_INVALID: list[tuple[str, str, str]] = [
+    ("fix", "fix", "which finding?"),
+    ("fix F-1 Bad_Action", "fix", "is not a remediation id"),
+    ("fix F-1 a b", "fix", "unexpected 'b'"),
+    ("approve", "approve", "which request? Give its id, like R-7"),
+    ("approve R-x", "approve", "'R-x' is not a request id like R-7"),
+    ("approve R-0", "approve", "is not a request id like R-7"),
+    ("reject R-7", "reject", "a rejection needs a reason"),
+    ("requests all", "requests", "only `requests pending` filters"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REMEDIATION_VALID)
+def test_remediation_forms(text: str, expected: Command) -> None:
+    assert parse(text, remediation=True) == expected
+
+
+@pytest.mark.parametrize(("text", "subcommand", "problem"), REMEDIATION_INVALID)
+def test_remediation_usage_errors(text: str, subcommand: str, problem: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse(text, remediation=True)
+    assert e.value.subcommand == subcommand
+    assert problem in str(e.value)
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300)
+@example("reject R-1 \u0000x")
+@example("fix F-99999999999999")
+def test_remediation_parsing_never_crashes(text: str) -> None:
+    try:
+        command = parse(text, remediation=True)
+    except UsageError as e:
+        assert e.subcommand in USAGE
+        return
+    if isinstance(command, Reject):
+        assert command.reason and all(c.isprintable() for c in command.reason)
+        assert len(command.reason) <= 500
+    if isinstance(command, Approve | Reject):
+        assert command.request_id >= 1

@@ -29,9 +29,10 @@ USAGE: dict[str, str] = {
     "unsilence": "unsilence F-123",
     "rotated": "rotated password|ssh-keys|proxy-credentials NODE|all [cluster]",
     "get": "get setting NAME [cluster]",
-    "fix": "fix F-123",
-    "approve": "approve REQUEST-ID",
-    "reject": "reject REQUEST-ID reason...",
+    "fix": "fix F-123 [action]",
+    "approve": "approve R-7",
+    "reject": "reject R-7 reason...",
+    "requests": "requests [pending]",
     "audit": "audit [F-123|n]",
 }
 
@@ -50,13 +51,15 @@ DESCRIPTION: dict[str, str] = {
     "fix": "plan the remediation a finding offers",
     "approve": "approve someone else's remediation plan",
     "reject": "reject a remediation plan, with a reason",
+    "requests": "remediation requests, newest first; pending: those still open",
     "audit": "the newest audit records (20, or n up to 100); F-123: that finding's",
 }
 
 # Commands that change state: only users on SECBOT_OPERATORS may run them.
-STATE_CHANGING = frozenset({"scan", "silence", "unsilence", "rotated", "fix", "approve", "reject"})
-# Added by the remediation feature; until it is enabled they answer "not enabled".
-REMEDIATION = ("fix", "approve", "reject")
+# (approve / reject are for SECBOT_APPROVERS instead; the remediation service checks.)
+STATE_CHANGING = frozenset({"scan", "silence", "unsilence", "rotated", "fix"})
+# Remediation (enabled by SECBOT_APPROVERS; until then they answer "not enabled").
+REMEDIATION = ("fix", "approve", "reject", "requests")
 _READ = ("help", "clusters", "status", "certs", "findings", "show", "get", "audit")
 _CHANGE = ("scan", "silence", "unsilence", "rotated")
 
@@ -81,7 +84,10 @@ def help_message(
     blocks += [
         section("*Look* (anyone)\n" + _lines(_READ, command)),
         section("*Change* :lock: (only users on `SECBOT_OPERATORS`)\n" + _lines(_CHANGE, command)),
-        section(f"*Remediation*{remediation_note}\n" + _lines(REMEDIATION, command)),
+        section(
+            f"*Remediation*{remediation_note} (fix: operators; approve/reject: "
+            "`SECBOT_APPROVERS`, never your own)\n" + _lines(REMEDIATION, command)
+        ),
         context(
             "Durations: `30d`, `12h`. Severities: `critical`, `warning`, `info`. "
             "Finding ids look like `F-123`. Without a cluster, commands cover every cluster."

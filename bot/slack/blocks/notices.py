@@ -67,12 +67,12 @@ def unknown_subcommand_message(
 
 
 def not_enabled_message(subcommand: str, *, command: str = DEFAULT_COMMAND) -> Message:
-    """``fix`` / ``approve`` / ``reject`` before remediation exists."""
+    """``fix`` / ``approve`` / ``reject`` / ``requests`` while remediation is off."""
     known = subcommand if subcommand in USAGE else "that"
     text = (
         f":construction: {code(f'{command} {known}')}: remediation is not enabled on this bot "
-        "yet. Findings still say what to change; apply it by hand and the next scan "
-        "resolves them."
+        "(whoever runs it sets `SECBOT_APPROVERS` to turn it on). Findings still say what "
+        "to change; apply it by hand and the next scan resolves them."
     )
     return message("Remediation is not enabled.", [section(text)])
 

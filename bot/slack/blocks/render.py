@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from bot.notify.payloads import Digest, FindingNotice, ScanSummary
+from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
 from bot.notify.sinks import Message
 from bot.slack.blocks import alerts
 from bot.slack.blocks.common import DEFAULT_COMMAND
 from bot.slack.blocks.digest import digest_message
+from bot.slack.blocks.requests import request_message, request_reply
 from bot.slack.blocks.summary import summary_message
 
 
@@ -35,6 +36,12 @@ class SlackRenderer:
 
     def summary(self, summary: ScanSummary) -> Message:
         return summary_message(summary, tz=self.tz, command=self.command)
+
+    def request(self, planned: RequestNotice, outcome: RequestNotice | None = None) -> Message:
+        return request_message(planned, outcome, tz=self.tz, command=self.command)
+
+    def request_reply(self, update: RequestNotice) -> Message:
+        return request_reply(update, tz=self.tz)
 
     def digest(self, digest: Digest) -> Message:
         return digest_message(digest, tz=self.tz, command=self.command)

@@ -12,6 +12,7 @@ from slack_bolt import App
 from bot.slack.listeners.actions import register as register_actions
 from bot.slack.listeners.commands import register as register_commands
 from bot.slack.listeners.events import register as register_events
+from bot.slack.listeners.remediation import register as register_requests
 from bot.slack.services import SlackServices
 
 
@@ -20,3 +21,4 @@ def register_all(app: App, services: SlackServices) -> None:
     register_commands(app, services)
     register_actions(app, services)
     register_events(app, services)
+    register_requests(app, services)

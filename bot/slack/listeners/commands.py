@@ -25,13 +25,14 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
 from bot.audit.log import recent as recent_audit
 from bot.errors import UserError
 from bot.findings.queries import cluster_statuses, expiring_certs, get_finding, list_findings
 from bot.findings.views import short_id
 from bot.fleet import describe
-from bot.slack.auth import audit_denials, operator_middleware
+from bot.slack.auth import audit_denials, operator_middleware, slack_group_lookup
 from bot.slack.blocks.audit import audit_message
 from bot.slack.blocks.certs import certs_message
 from bot.slack.blocks.clusters import ClusterLine, clusters_message
@@ -41,14 +42,18 @@ from bot.slack.blocks.notices import denied_message, not_enabled_message, unknow
 from bot.slack.blocks.status import status_message
 from bot.slack.command_types import (
     MAX_AUDIT_RECORDS,
+    Approve,
     Audit,
     Certs,
     Clusters,
     Command,
     Findings,
+    Fix,
     GetSetting,
     Help,
+    Reject,
     Remediation,
+    Requests,
     Rotated,
     Scan,
     Show,
@@ -57,7 +62,7 @@ from bot.slack.command_types import (
     Unsilence,
 )
 from bot.slack.commands import parse
-from bot.slack.listeners import changes
+from bot.slack.listeners import changes, remediation
 from bot.slack.listeners.live import get_setting
 from bot.slack.listeners.outcome import Later, Outcome, Request
 from bot.slack.services import SlackServices
@@ -79,10 +84,17 @@ def register(app: App, services: SlackServices) -> None:
         ),
     )
 
-    def slash_command(ack: Ack, body: dict[str, Any]) -> None:
-        command = parse(str(body.get("text") or ""), command=services.command)
+    def slash_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        command = parse(
+            str(body.get("text") or ""),
+            command=services.command,
+            remediation=services.remediation_enabled,
+        )
         request = Request(
-            services=services, user=str(body.get("user_id") or ""), now=services.clock()
+            services=services,
+            user=str(body.get("user_id") or ""),
+            now=services.clock(),
+            lookup=slack_group_lookup(client),
         )
         outcome = answer(command, request)
         if isinstance(outcome, Later):
@@ -114,6 +126,14 @@ def answer(command: Command, r: Request) -> Outcome:
             return clusters(r)
         case Remediation(subcommand=sub):
             return not_enabled_message(sub, command=s.command)
+        case Fix():
+            return remediation.fix(command, r)
+        case Approve():
+            return remediation.approve(command, r)
+        case Reject():
+            return remediation.reject(command, r)
+        case Requests():
+            return remediation.listing(command, r)
         case Scan():
             return changes.scan(command, r)  # checks the cluster name now, scans later
         case GetSetting():

@@ -6,6 +6,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.slack.auth import GroupLookup
 from bot.slack.services import SlackServices
 from bot.slack.worker import Message
 
@@ -17,6 +18,8 @@ class Request:
     services: SlackServices
     user: str  # Slack user id
     now: datetime
+    # Who is in a user group (approver groups); the listener's Web API client behind it.
+    lookup: GroupLookup = lambda _group: ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,3 +45,8 @@ def lock(session: Session, cluster: Cluster) -> None:
     cluster record one after the other and the second sees what the first wrote; SQLite's
     BEGIN IMMEDIATE already serialises writers."""
     session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())
+
+
+def get(session: Session, cluster_id: int) -> Cluster | None:
+    """Return the cluster with this id, or None."""
+    return session.get(Cluster, cluster_id)

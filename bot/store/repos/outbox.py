@@ -63,6 +63,10 @@ def exists(session: Session, dedupe_key: str) -> bool:
     return session.scalars(query).first() is not None
 
 
+def by_key(session: Session, dedupe_key: str) -> OutboxRow | None:
+    return session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == dedupe_key)).first()
+
+
 def get(session: Session, row_id: int) -> OutboxRow | None:
     return session.get(OutboxRow, row_id)
 

@@ -47,11 +47,20 @@ def move(session: Session, request_id: int, frm: str, to: str, **values: Any) ->
     return int(getattr(result, "rowcount", 0)) == 1
 
 
-def ids_in_state(session: Session, state: str, *, before: datetime | None = None) -> list[int]:
-    """Requests in ``state`` (with ``expires_at <= before`` when given), oldest first."""
+def ids_in_state(
+    session: Session,
+    state: str,
+    *,
+    before: datetime | None = None,
+    decided_before: datetime | None = None,
+) -> list[int]:
+    """Requests in ``state`` (with ``expires_at <= before`` / ``decided_at <=
+    decided_before`` when given), oldest first."""
     query = select(RemediationRequest.id).where(RemediationRequest.state == state)
     if before is not None:
         query = query.where(RemediationRequest.expires_at <= before)
+    if decided_before is not None:
+        query = query.where(RemediationRequest.decided_at <= decided_before)
     return list(session.scalars(query.order_by(RemediationRequest.id)))
 
 
