@@ -326,8 +326,13 @@ def _audit(args: _Args, _text: str) -> Command:
         if not 1 <= int(word) <= MAX_AUDIT_RECORDS:
             raise args.fail(f"show 1 to {MAX_AUDIT_RECORDS} records, not {int(word)}")
         return Audit(limit=int(word))
+    if word[:1] in ("R", "r"):
+        return Audit(subject=f"R-{_request_id(args, word)}")
     if word[:1] not in ("F", "f"):
-        raise args.fail(f"{_show(word)} is not a finding id like F-123 or a number of records")
+        raise args.fail(
+            f"{_show(word)} is not a finding id like F-123, a request id like R-7 or a "
+            "number of records"
+        )
     return Audit(subject=f"F-{args.finding(word)}")
 
 

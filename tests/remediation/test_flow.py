@@ -278,3 +278,18 @@ def test_a_crash_while_executing_is_never_rerun_but_verified(world: World) -> No
     assert view_state == "failed"  # nothing was applied: the finding is still open
     assert world.patches() == []
     assert world.executor.run(rid) is None
+
+
+def test_a_conflict_on_the_write_is_drift(world: World) -> None:
+    rid = world.request()
+    world.vote(rid, "U2").raise_if_denied()
+    # someone writes between our re-read and our write: the server answers 409
+    world.api.fail(
+        "/apis/harvesterhci.io/v1beta1/settings/auto-rotate-rke2-certs",
+        409,
+        method="PATCH",
+        times=1,
+    )
+    view = world.executor.run(rid)
+    assert view is not None and view.state == "drifted"
+    assert view.reason is not None and "plan again" in view.reason

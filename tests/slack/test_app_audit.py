@@ -115,7 +115,7 @@ def test_every_change_and_denial_is_audited_and_shown(store_bot: Bot) -> None:
     assert "No audit records of `F-999` yet." in text_of(bot.reply("audit F-999"))
     usage = text_of(bot.ack("audit 500"))
     assert "show 1 to 100 records, not 500" in usage
-    assert "Usage: `/harvester audit [F-123|n]`" in usage
+    assert "Usage: `/harvester audit [F-123|R-7|n]`" in usage
 
     for call in bot.slack.calls:
         assert CANARY not in str(call.params)

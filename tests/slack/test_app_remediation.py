@@ -195,3 +195,18 @@ def test_the_fix_button_plans_for_operators_only(
     assert "SECBOT_OPERATORS" in text_of(denied)
     planned = _click(bot, f"F-{fid}", OPERATOR, "ops", action="finding-fix")
     assert "R-1" in text_of(planned) and "planned (posted to #approvals)" in text_of(planned)
+
+
+def test_a_plan_the_server_refuses_is_shown_and_not_stored(
+    setup: tuple[Bot, FakeKubeAPI, Dispatcher, int], engine: Engine
+) -> None:
+    bot, api, dispatcher, fid = setup
+    api.on_patch = lambda _old, _new: "auto-rotate needs a newer Harvester"
+    bot.ack(f"fix F-{fid}", user=OPERATOR)
+    reply = text_of(bot.posted()[0].params)
+    assert "The server refused this change in a dry run, so there is nothing to approve" in reply
+    assert "auto-rotate needs a newer Harvester" in reply
+    dispatcher.run_once()
+    assert bot.slack.calls_to("chat.postMessage") == []
+    listed = bot.reply("requests", user="U1")
+    assert "No remediation requests" in text_of(listed)

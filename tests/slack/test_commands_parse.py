@@ -94,6 +94,8 @@ VALID: list[tuple[str, Command]] = [
     ("audit 1", Audit(limit=1)),
     ("audit 100", Audit(limit=100)),
     ("audit 007", Audit(limit=7)),
+    ("audit R-7", Audit(subject="R-7")),
+    ("audit r12", Audit(subject="R-12")),
 ]
 
 
@@ -150,12 +152,17 @@ INVALID: list[tuple[str, str, str]] = [
     ("audit 0", "audit", "show 1 to 100 records, not 0"),
     ("audit 101", "audit", "show 1 to 100 records, not 101"),
     ("audit 000101", "audit", "show 1 to 100 records, not 101"),
-    ("audit R-7", "audit", "'R-7' is not a finding id like F-123 or a number of records"),
+    (
+        "audit X-7",
+        "audit",
+        "'X-7' is not a finding id like F-123, a request id like R-7 or a number of records",
+    ),
+    ("audit R-x", "audit", "'R-x' is not a request id like R-7"),
     ("audit F-", "audit", "'F-' is not a finding id like F-123"),
     (
         "audit 1000000",
         "audit",
-        "'1000000' is not a finding id like F-123 or a number of records",
+        "'1000000' is not a finding id like F-123, a request id like R-7 or a number of records",
     ),
     ("audit F-1 20", "audit", "unexpected '20'"),
     ("audit --limit 5", "audit", "unknown option '--limit' (options: none)"),

@@ -33,7 +33,7 @@ USAGE: dict[str, str] = {
     "approve": "approve R-7",
     "reject": "reject R-7 reason...",
     "requests": "requests [pending]",
-    "audit": "audit [F-123|n]",
+    "audit": "audit [F-123|R-7|n]",
 }
 
 DESCRIPTION: dict[str, str] = {

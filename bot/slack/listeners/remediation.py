@@ -20,8 +20,9 @@ from slack_sdk import WebClient
 from bot.errors import UserError
 from bot.remediation import flow, requests
 from bot.remediation.service import plan_fix
+from bot.remediation.text import plan_lines
 from bot.slack.auth import GroupLookup, LookupFailed, Operators, slack_group_lookup
-from bot.slack.blocks.common import code, message, section
+from bot.slack.blocks.common import code, escape, message, section
 from bot.slack.blocks.notices import not_enabled_message
 from bot.slack.blocks.requests import (
     APPROVE_ACTION_ID,
@@ -62,6 +63,15 @@ def fix(command: Fix, r: Request) -> Later:
             connect=s.connect,
             now=s.clock(),
         )
+        if not plan.accepted:
+            # A plan the API server refuses (a webhook, validation) cannot be approved
+            # into anything but a failure: show why, store nothing.
+            lines = "\n".join(escape(line) for line in plan_lines(plan))
+            text = (
+                f":no_entry: The server refused this change in a dry run, so there is "
+                f"nothing to approve:\n```{lines}```"
+            )
+            return message("The server refused the planned change", [section(text)])
         view = flow.ask(
             engine=s.engine,
             plan=plan,
@@ -76,7 +86,6 @@ def fix(command: Fix, r: Request) -> Later:
         reply = request_message(planned, tz=s.tz, command=s.command)
         intro = section(
             f":memo: {code(view.short_id)} planned ({where}); an approver must approve it."
-            + ("" if plan.accepted else "\n:warning: The server's dry run refused it: see below.")
         )
         return message(reply["text"], [intro, *reply["blocks"][:-2]])
 
