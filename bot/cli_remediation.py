@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -46,9 +47,19 @@ def request_lines(view: RequestView) -> list[str]:
 @remediation.command("plan")
 @click.argument("finding")
 @click.option("--action", "action_id", help="Catalog action id (default: the check's own).")
+@click.option(
+    "--manifests",
+    "manifests",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Plan offline against the objects of these files (kubectl get … -o yaml).",
+)
 @click.option("--db", "db_url", help=_DB_HELP)
-def remediation_plan(finding: str, action_id: str | None, db_url: str | None) -> None:
-    """Plan the fix of FINDING (F-123) on its live cluster; nothing is changed."""
+def remediation_plan(
+    finding: str, action_id: str | None, manifests: tuple[Path, ...], db_url: str | None
+) -> None:
+    """Plan the fix of FINDING (F-123) on its live cluster, or offline from --manifests;
+    nothing is changed."""
     from bot import wiring
     from bot.errors import UserError
     from bot.findings.queries import parse_short_id
@@ -62,14 +73,26 @@ def remediation_plan(finding: str, action_id: str | None, db_url: str | None) ->
         raise UserError(str(e)) from None
     engine = wiring.open_store(settings, url=db_url)
     try:
-        plan = plan_fix(
-            engine=engine,
-            finding_id=finding_id,
-            action_id=action_id,
-            targets=wiring.configured_targets(settings),
-            connect=wiring.connect_kube(settings),
-            now=datetime.now(UTC),
-        )
+        if manifests:
+            from bot.remediation.offline import read_objects
+            from bot.remediation.service import plan_fix_offline
+
+            plan = plan_fix_offline(
+                engine=engine,
+                finding_id=finding_id,
+                action_id=action_id,
+                objects=read_objects(manifests),
+                now=datetime.now(UTC),
+            )
+        else:
+            plan = plan_fix(
+                engine=engine,
+                finding_id=finding_id,
+                action_id=action_id,
+                targets=wiring.configured_targets(settings),
+                connect=wiring.connect_kube(settings),
+                now=datetime.now(UTC),
+            )
     finally:
         engine.dispose()
     for line in plan_lines(plan):

@@ -108,3 +108,28 @@ def test_bad_input_is_one_line_exit_2(
     code, _out, err = run(args, capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith(message)
+
+
+def test_plan_offline_from_manifests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SECBOT_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    manifests = tmp_path / "settings.yaml"
+    manifests.write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": _objects()}), encoding="utf-8"
+    )
+    code, out, err = run(
+        ["scan", "--manifests", str(manifests), "--cluster-name", "prod", "--format", "json"],
+        capsys,
+    )
+    assert code in (0, 1), err
+    findings = json.loads(out)["clusters"][0]["findings"]
+    fid = next(f["id"] for f in findings if f["check"] == "auto-rotate-disabled")
+    code, out, err = run(["remediation", "plan", fid, "--manifests", str(manifests)], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("enable-auto-rotate: ")
+    assert "server dry run: not run: planned offline from files (no API server)" in out
+    code, _out, err = run(
+        ["remediation", "plan", fid, "--manifests", str(tmp_path / "missing.yaml")], capsys
+    )
+    assert code == 2 and err.startswith("secbot: error: cannot read ")

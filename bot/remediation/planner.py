@@ -30,6 +30,7 @@ from bot.errors import UserError
 from bot.kube.client import KubeClient
 from bot.kube.errors import KubeConflict, KubeError, KubeInvalid, KubeNotFound
 from bot.remediation.catalog import Action, PlanOptions, action_for_check, get_action
+from bot.remediation.offline import NOT_RUN_OFFLINE, NotRunOffline
 from bot.remediation.plan import ACCEPTED, Drift, Plan
 
 # Status codes with which the apiserver passes on an admission webhook's denial: 403 is
@@ -171,6 +172,8 @@ def _dry_run(client: KubeClient, action: Action, plan: Plan) -> str:
     current = _read(client, plan)
     try:
         _send(client, action, plan, current, dry_run=True)
+    except NotRunOffline:
+        return NOT_RUN_OFFLINE
     except Drift as e:
         raise UserError(str(e)) from None
     except KubeConflict:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.errors import UserError
 from bot.kube.client import KubeClient, KubeTarget
+from bot.remediation.offline import OfflineClient
 from bot.remediation.plan import Plan
 from bot.remediation.planner import FindingRef, plan_remediation
 from bot.store.db import Engine, read_scope
@@ -63,3 +65,18 @@ def plan_fix(
         return plan_remediation(client, action_id=action_id, finding=ref, now=now)
     finally:
         client.close()
+
+
+def plan_fix_offline(
+    *,
+    engine: Engine,
+    finding_id: int,
+    action_id: str | None,
+    objects: list[dict[str, Any]],
+    now: datetime,
+) -> Plan:
+    """The plan for F-<id> against objects read from files; the dry run is not run."""
+    ref = finding_ref(engine=engine, finding_id=finding_id)
+    return plan_remediation(
+        OfflineClient(objects, cluster=ref.cluster), action_id=action_id, finding=ref, now=now
+    )
