@@ -80,30 +80,43 @@ class Executor:
             return self._finish(request_id, "drifted", {"reason": reason})
         except (KubeError, UserError) as e:
             return self._finish(request_id, "failed", {"reason": f"not applied: {_line(e)}"})
-        state, result = self._verify(plan, target)
+        try:
+            state, result = self._verify(plan, target)
+        except Exception as e:  # boundary: the change is in; only its proof failed
+            log.warning("R-%s: applied, verification failed: %s", request_id, type(e).__name__)
+            state = "unknown"
+            result = {"reason": f"applied, but could not verify: {_line(e)}; check the cluster"}
         return self._finish(request_id, state, result)
 
     def recover(self, *, older_than: timedelta | None = None) -> list[int]:
-        """Requests found ``executing`` (started more than ``older_than`` ago, when given):
-        marked unknown, never run again, then verified by reading the cluster."""
+        """Requests found ``executing`` (started more than ``older_than`` ago, when given)
+        and earlier ones left ``unknown`` without an outcome: never run again, verified by
+        reading the cluster, finished done or failed."""
         now = self.clock()
         before = now - older_than if older_than is not None else None
         with session_scope(self.engine) as session:
-            stuck = requests.recover(
-                session=session, now=now, audit=self.audit, started_before=before
-            )
+            requests.recover(session=session, now=now, audit=self.audit, started_before=before)
+            stuck = requests.unresolved(session=session)
         for request_id in stuck:
             with session_scope(self.engine) as session:
                 view = requests.get(session=session, request_id=request_id)
-            assert view is not None
+            if view is None:  # pragma: no cover - requests are never deleted
+                continue
             try:
                 target = self._target(view.plan.cluster)
                 state, result = self._verify(view.plan, target, wait=False)
-            except (KubeError, UserError) as e:
+            except Exception as e:  # boundary: one request's failure must not stop the rest
                 state, result = "failed", {"reason": f"could not verify: {_line(e)}"}
             result["recovered"] = True
             self._finish(request_id, state, result, frm="unknown")
         return stuck
+
+    def run_approved(self) -> list[int]:
+        """Execute approved requests nobody is running (the vote's own run was lost to a
+        restart or an error): ``start`` is a conditional write, so this never doubles."""
+        with session_scope(self.engine) as session:
+            ids = requests.approved(session=session)
+        return [i for i in ids if self.run(i) is not None]
 
     def _verify(
         self, plan: Plan, target: KubeTarget, *, wait: bool = True
@@ -120,6 +133,10 @@ class Executor:
                     name=where.name,
                     namespace=where.namespace or None,
                 )
+            except KubeError:
+                if plan.action != ROTATE or self.clock() >= deadline:
+                    raise
+                fresh = {}  # a rotation restarts the apiserver: not answering is "not yet"
             finally:
                 client.close()
             if action.verified(fresh, plan) or plan.action != ROTATE:

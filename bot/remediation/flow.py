@@ -95,7 +95,12 @@ def decide(
     audit: AuditLog,
     channel: str | None,
 ) -> requests.VoteResult:
-    """A vote; commits the audit row of a refusal too (then see ``denied``)."""
+    """A vote; commits the audit row of a refusal too (then see ``denied``).
+
+    Membership (a Slack user-group lookup, seconds at worst) is settled before the
+    transaction: nothing slow may run while SQLite's write lock is held.
+    """
+    allowed = may_approve(voter)
     with session_scope(engine) as session:
         result = requests.vote(
             session=session,
@@ -103,13 +108,22 @@ def decide(
             voter=voter,
             approve=approve,
             plan_hash=None,
-            may_approve=may_approve,
+            may_approve=lambda _user: allowed,
             now=now,
             audit=audit,
             reason=reason,
         )
-        view = result.request
-        if view is not None:
+        view = result.request or requests.get(session=session, request_id=request_id)
+        if view is None:
+            return result
+        if view.state == "expired":  # found by this vote: the buttons must go too
+            _post(
+                session,
+                channel,
+                notice(view, "expired", at=now, detail="nobody decided in time"),
+                at=now,
+            )
+        elif result.request is not None:
             event = {"approved": "approved", "rejected": "rejected"}.get(view.state, "vote")
             detail = (
                 view.reason

@@ -193,7 +193,15 @@ def vote(
     )
     if deny is not None:
         if deny == "expired":
-            _move(session, request_id, "pending", "expired", decided_at=now)
+            if _move(session, request_id, "pending", "expired", decided_at=now):
+                audit.record(
+                    session,
+                    actor="system",
+                    action="remediation.expired",
+                    subject=short_request_id(request_id),
+                    payload={},
+                    at=now,
+                )
             deny = "the request expired; ask for a new plan with fix"
         return _deny(session, audit, actor=voter, request_id=request_id, why=deny, now=now)
     clean = mask_text(" ".join(reason.split()))[:500] or None
@@ -284,7 +292,7 @@ def finish(
     frm: str = "executing",
 ) -> bool:
     """executing (or unknown, after recovery) -> done | failed | drifted."""
-    if state not in ("done", "failed", "drifted"):
+    if state not in ("done", "failed", "drifted", "unknown"):
         raise ValueError(f"not a final execution state: {state}")
     reason = str(result.get("reason") or "") or None
     if not _move(session, request_id, frm, state, finished_at=now, result=result, reason=reason):
@@ -314,6 +322,16 @@ def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
             at=now,
         )
     return ended
+
+
+def unresolved(*, session: Session) -> list[int]:
+    """Requests ``unknown`` without an outcome yet (recovery verifies them)."""
+    return repo.ids_in_state(session, "unknown", unfinished=True)
+
+
+def approved(*, session: Session) -> list[int]:
+    """Requests approved but not started."""
+    return repo.ids_in_state(session, "approved")
 
 
 def recover(

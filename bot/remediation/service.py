@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.kube.client import KubeClient, KubeTarget
+from bot.kube.errors import KubeError
 from bot.remediation.offline import OfflineClient
 from bot.remediation.plan import Plan
 from bot.remediation.planner import FindingRef, plan_remediation
@@ -60,11 +61,16 @@ def plan_fix(
             f"F-{finding_id} is on {ref.cluster!r}, which is not in the clusters file; "
             "fixes are made on live clusters only"
         )
-    client = connect(target)
     try:
-        return plan_remediation(client, action_id=action_id, finding=ref, now=now)
-    finally:
-        client.close()
+        client = connect(target)
+        try:
+            return plan_remediation(client, action_id=action_id, finding=ref, now=now)
+        finally:
+            client.close()
+    except KubeError as e:  # messages of bot.kube never carry credentials
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"cannot plan the fix on {ref.cluster}: {e}") from None
 
 
 def plan_fix_offline(

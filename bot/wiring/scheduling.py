@@ -157,7 +157,9 @@ def scheduler_jobs(
             # Pending requests past their time end; an execution whose replica died
             # (still "executing" long after any run could take) is verified, never rerun.
             flow.expire(engine=engine, now=now, audit=audit, channel=approval_channel(settings))
-            executor(settings, engine=engine, runner=scans).recover(older_than=STUCK)
+            runs = executor(settings, engine=engine, runner=scans)
+            runs.recover(older_than=STUCK)
+            runs.run_approved()
 
     actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
     return build_jobs(settings=settings, targets=targets, actions=actions)

@@ -293,3 +293,37 @@ def test_a_conflict_on_the_write_is_drift(world: World) -> None:
     view = world.executor.run(rid)
     assert view is not None and view.state == "drifted"
     assert view.reason is not None and "plan again" in view.reason
+
+
+def test_a_failed_verification_is_unknown_not_stuck(world: World) -> None:
+    rid = world.request()
+    world.vote(rid, "U2").raise_if_denied()
+
+    def down(_target: KubeTarget) -> None:
+        raise OSError("connection refused")
+
+    world.executor.rescan = down
+    view = world.executor.run(rid)
+    assert view is not None and view.state == "unknown"
+    assert view.reason == "applied, but could not verify: connection refused; check the cluster"
+    assert len(world.patches()) == 1
+
+
+def test_an_approved_request_whose_run_was_lost_is_run_by_the_sweep(world: World) -> None:
+    rid = world.request()
+    world.vote(rid, "U2").raise_if_denied()  # approved; the voter's run never happened
+    assert world.executor.run_approved() == [rid]
+    assert world.state(rid) == "done"
+    assert world.executor.run_approved() == []
+    assert len(world.patches()) == 1
+
+
+def test_an_expiry_found_by_a_vote_is_audited(world: World) -> None:
+    rid = world.request()
+    world.clock.now += timedelta(hours=2)
+    assert world.vote(rid, "U2").denied
+    with db.session_scope(world.engine) as s:
+        from bot.audit.log import recent
+
+        actions = [e.action for e in reversed(recent(s, limit=10, subject=f"R-{rid}"))]
+    assert actions == ["remediation.request", "remediation.expired", "remediation.denied"]

@@ -53,6 +53,7 @@ def ids_in_state(
     *,
     before: datetime | None = None,
     decided_before: datetime | None = None,
+    unfinished: bool = False,
 ) -> list[int]:
     """Requests in ``state`` (with ``expires_at <= before`` / ``decided_at <=
     decided_before`` when given), oldest first."""
@@ -61,6 +62,8 @@ def ids_in_state(
         query = query.where(RemediationRequest.expires_at <= before)
     if decided_before is not None:
         query = query.where(RemediationRequest.decided_at <= decided_before)
+    if unfinished:
+        query = query.where(RemediationRequest.finished_at.is_(None))
     return list(session.scalars(query.order_by(RemediationRequest.id)))
 
 
