@@ -166,6 +166,7 @@ class RequestNotice:
     lines: tuple[str, ...] = ()
     actor: str | None = None  # who approved / rejected
     detail: str | None = None  # the reason, or the outcome in words
+    plan_hash: str = ""  # what an Approve click is bound to
 
     @property
     def final(self) -> bool:

@@ -39,9 +39,11 @@ from bot.remediation.planner import apply_plan
 from bot.store.db import Engine, Session, session_scope
 from bot.store.models import STATE_RESOLVED
 from bot.store.repos import findings as findings_repo
+from bot.store.repos import instances
 
 log = logging.getLogger(__name__)
 ROTATE = "rotate-rke2-certs"
+ALIVE = timedelta(minutes=2)  # a process without a heartbeat this long is gone
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Executor:
     rotation_timeout: timedelta = timedelta(minutes=15)
     poll: timedelta = timedelta(seconds=20)
     sleep: Callable[[float], None] = time.sleep
+    holder: str = ""  # this process, as in scheduler_instances (bot.scheduler.service)
     # Called in the transaction that records the outcome (bot.remediation.flow posts it).
     announce: Callable[[Session, requests.RequestView], None] | None = None
 
@@ -62,7 +65,11 @@ class Executor:
         """Execute R-<id> if it is approved and nobody else is; None if not ours to run."""
         with session_scope(self.engine) as session:
             if not requests.start(
-                session=session, request_id=request_id, now=self.clock(), audit=self.audit
+                session=session,
+                request_id=request_id,
+                now=self.clock(),
+                audit=self.audit,
+                executor=self.holder,
             ):
                 return None
             view = requests.get(session=session, request_id=request_id)
@@ -89,13 +96,23 @@ class Executor:
         return self._finish(request_id, state, result)
 
     def recover(self, *, older_than: timedelta | None = None) -> list[int]:
-        """Requests found ``executing`` (started more than ``older_than`` ago, when given)
-        and earlier ones left ``unknown`` without an outcome: never run again, verified by
-        reading the cluster, finished done or failed."""
+        """Requests found ``executing`` by a process that is no longer alive (no heartbeat
+        within ``ALIVE``; this process's own earlier incarnations included), or started
+        more than ``older_than`` ago, and earlier ones left ``unknown`` without an outcome:
+        never run again, verified by reading the cluster, finished done or failed."""
         now = self.clock()
         before = now - older_than if older_than is not None else None
         with session_scope(self.engine) as session:
-            requests.recover(session=session, now=now, audit=self.audit, started_before=before)
+            alive = frozenset(i.id for i in instances.alive(session, since=now - ALIVE)) | {
+                self.holder
+            }
+            requests.recover(
+                session=session,
+                now=now,
+                audit=self.audit,
+                started_before=before,
+                alive=alive if before is None else None,
+            )
             stuck = requests.unresolved(session=session)
         for request_id in stuck:
             with session_scope(self.engine) as session:

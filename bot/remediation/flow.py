@@ -47,6 +47,7 @@ def notice(
         lines=tuple(plan_lines(plan)) if event == "planned" else (),
         actor=actor,
         detail=detail,
+        plan_hash=view.plan_hash,
     )
 
 
@@ -94,6 +95,7 @@ def decide(
     now: datetime,
     audit: AuditLog,
     channel: str | None,
+    plan_hash: str | None = None,
 ) -> requests.VoteResult:
     """A vote; commits the audit row of a refusal too (then see ``denied``).
 
@@ -107,7 +109,7 @@ def decide(
             request_id=request_id,
             voter=voter,
             approve=approve,
-            plan_hash=None,
+            plan_hash=plan_hash,
             may_approve=lambda _user: allowed,
             now=now,
             audit=audit,

@@ -171,7 +171,7 @@ def vote(
     request_id: int,
     voter: str,
     approve: bool,
-    plan_hash: str | None,
+    plan_hash: str | None,  # the plan the voter saw (a prefix is enough); None: not shown
     may_approve: Callable[[str], bool],
     now: datetime,
     audit: AuditLog,
@@ -246,7 +246,7 @@ def _denial(
     *,
     voter: str,
     approve: bool,
-    plan_hash: str | None,
+    plan_hash: str | None,  # the plan the voter saw (a prefix is enough); None: not shown
     may_approve: Callable[[str], bool],
     now: datetime,
     reason: str,
@@ -259,16 +259,21 @@ def _denial(
         return "you asked for it; someone else must approve or reject it"
     if not may_approve(voter):
         return "only approvers (SECBOT_APPROVERS) may decide on remediations"
-    if plan_hash is not None and plan_hash != row.plan_hash:
+    if plan_hash is not None and not (plan_hash and row.plan_hash.startswith(plan_hash)):
         return "the plan changed since you saw it; look at it again"
     if not approve and not reason.strip():
         return "a rejection needs a reason: reject R-<id> <reason>"
     return None
 
 
-def start(*, session: Session, request_id: int, now: datetime, audit: AuditLog) -> bool:
-    """approved -> executing; True for the one caller that may now execute."""
-    if not _move(session, request_id, "approved", "executing", decided_at=now):
+def start(
+    *, session: Session, request_id: int, now: datetime, audit: AuditLog, executor: str = ""
+) -> bool:
+    """approved -> executing; True for the one caller that may now execute. ``executor``
+    names this process, so recovery can tell a live execution from an orphan."""
+    if not _move(
+        session, request_id, "approved", "executing", decided_at=now, executor=executor or None
+    ):
         return False
     audit.record(
         session,
@@ -335,12 +340,19 @@ def approved(*, session: Session) -> list[int]:
 
 
 def recover(
-    *, session: Session, now: datetime, audit: AuditLog, started_before: datetime | None = None
+    *,
+    session: Session,
+    now: datetime,
+    audit: AuditLog,
+    started_before: datetime | None = None,
+    alive: frozenset[str] | None = None,
 ) -> list[int]:
     """Requests a crash left ``executing``: mark them ``unknown`` (never run again).
-    ``started_before``: only those started that long ago (another replica may be running
-    a younger one right now)."""
+    Only those whose executing process is not in ``alive`` (live processes, from their
+    heartbeats) — or, without that, started before ``started_before``."""
     ids = repo.ids_in_state(session, "executing", decided_before=started_before)
+    if alive is not None:
+        ids = [i for i in ids if (row := repo.get(session, i)) and row.executor not in alive]
     marked = [i for i in ids if _move(session, i, "executing", "unknown")]
     for request_id in marked:
         audit.record(

@@ -68,6 +68,9 @@ class RemediationRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # non-secret outcome
+    # The process executing it (host:pid:random, as in scheduler_instances): recovery
+    # takes over only requests whose process is no longer alive.
+    executor: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(Text)  # rejection / failure, one line
 
 

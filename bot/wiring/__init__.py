@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING
 
 from bot.config import Settings, load_settings
@@ -175,6 +176,15 @@ def slack_services(
     )
 
 
+@cache
+def process_holder() -> str:
+    """This process's one identity: scheduler heartbeats, claims, leases and the
+    remediation executor all use it, so recovery can tell live work from orphans."""
+    from bot.scheduler.service import make_holder
+
+    return make_holder()
+
+
 def approval_channel(settings: Settings) -> str | None:
     return settings.approval_channel or settings.alert_channel
 
@@ -194,6 +204,7 @@ def executor(settings: Settings, *, engine: Engine, runner: ScanRunner) -> Execu
         clock=utcnow,
         audit=AuditLog(hmac_key=settings.audit_hmac_key_bytes),
         announce=flow.announce_finish(approval_channel(settings)),
+        holder=process_holder(),
     )
 
 

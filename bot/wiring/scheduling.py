@@ -18,12 +18,10 @@ from bot.wiring import (
     configured_targets,
     executor,
     notify_routing,
+    process_holder,
     scan_runner,
     utcnow,
 )
-
-# An execution still "executing" this long after it started has lost its replica.
-STUCK = timedelta(minutes=30)
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient, KubeTarget
@@ -158,7 +156,7 @@ def scheduler_jobs(
             # (still "executing" long after any run could take) is verified, never rerun.
             flow.expire(engine=engine, now=now, audit=audit, channel=approval_channel(settings))
             runs = executor(settings, engine=engine, runner=scans)
-            runs.recover(older_than=STUCK)
+            runs.recover()  # executions whose process stopped heartbeating
             runs.run_approved()
 
     actions = JobActions(scan=scan, digest=digest, dispatch=send, expire=expire)
@@ -177,7 +175,7 @@ def scheduler_service(
     """The scheduler of ``secbot serve``: jobs, claims, leader election, heartbeats."""
     from bot.scheduler.leader import choose_gate
     from bot.scheduler.runner import JobRunner
-    from bot.scheduler.service import SchedulerService, make_holder
+    from bot.scheduler.service import SchedulerService
 
     targets = configured_targets(settings)
     jobs = scheduler_jobs(
@@ -188,7 +186,7 @@ def scheduler_service(
         runner=runner,
         clock=clock,
     )
-    holder = make_holder()
+    holder = process_holder()
     lease_target = _lease_target(settings, targets)
     gate = choose_gate(
         settings,

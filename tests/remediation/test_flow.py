@@ -327,3 +327,22 @@ def test_an_expiry_found_by_a_vote_is_audited(world: World) -> None:
 
         actions = [e.action for e in reversed(recent(s, limit=10, subject=f"R-{rid}"))]
     assert actions == ["remediation.request", "remediation.expired", "remediation.denied"]
+
+
+def test_recovery_spares_executions_of_live_processes(world: World) -> None:
+    from bot.store.repos import instances
+
+    rid = world.request()
+    world.vote(rid, "U2").raise_if_denied()
+    with db.session_scope(world.engine) as s:  # another replica is executing it right now
+        instances.heartbeat(
+            s, instance_id="other:1:aa", host="other", pid=1, now=world.clock(), leader=False
+        )
+        assert requests.start(
+            session=s, request_id=rid, now=world.clock(), audit=AUDIT, executor="other:1:aa"
+        )
+    assert world.executor.recover() == []  # alive: not ours to judge
+    assert world.state(rid) == "executing"
+    world.clock.now += timedelta(minutes=3)  # its heartbeat stopped
+    assert world.executor.recover() == [rid]
+    assert world.state(rid) == "failed"  # nothing had been applied

@@ -145,18 +145,18 @@ def test_fix_approve_by_button_execute_and_report(
     dispatcher.run_once()
     (post,) = bot.slack.calls_to("chat.postMessage")
     assert post.params["channel"] == "#approvals"
-    assert [
-        e["action_id"]
-        for b in post.params["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-    ] == ["request-approve", "request-reject"]
+    buttons = [e for b in post.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["action_id"] for e in buttons] == ["request-approve", "request-reject"]
+    bound = buttons[0]["value"]
+    assert bound.startswith("R-1:") and len(bound) == len("R-1:") + 16
+    stale = _click(bot, "R-1:0000000000000000", APPROVER, "stale")
+    assert "the plan changed since you saw it" in text_of(stale)
     # the requester cannot approve their own request; a reason-less reject asks for one
     denied = _click(bot, "R-1", OPERATOR, "own")
     assert "you asked for it; someone else must approve or reject it" in text_of(denied)
     reject = _click(bot, "R-1", APPROVER, "rej", action="request-reject")
     assert "/harvester reject R-1 &lt;reason&gt;" in text_of(reject)
-    done = _click(bot, "R-1", APPROVER, "ok")
+    done = _click(bot, bound, APPROVER, "ok")
     assert "R-1" in text_of(done) and "*done*" in text_of(done)
     assert [r for r in api.requests if r.method == "PATCH" and "dryRun" not in r.query]
     dispatcher.run_once()

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("finished_at", _utc(), nullable=True),
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("executor", sa.String(length=128), nullable=True),
         sa.CheckConstraint(
             "state IN ('pending', 'approved', 'rejected', 'expired', 'executing', 'done', "
             "'failed', 'drifted', 'unknown')",

@@ -84,9 +84,11 @@ def request_message(
     blocks += [section(f"```{chunk}```") for chunk, _ in pack_lines(plan, 2990)[:5]]
     rid = _rid(planned)
     if outcome is None:
+        # The Approve value binds the click to the plan shown: R-7:<hash prefix>.
+        bound = f"{rid}:{planned.plan_hash[:16]}" if planned.plan_hash else rid
         blocks.append(
             actions(
-                button("Approve", action_id=APPROVE_ACTION_ID, value=rid, style="primary"),
+                button("Approve", action_id=APPROVE_ACTION_ID, value=bound, style="primary"),
                 button("Reject", action_id=REJECT_ACTION_ID, value=rid, style="danger"),
             )
         )

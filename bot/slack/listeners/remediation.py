@@ -92,7 +92,9 @@ def fix(command: Fix, r: Request) -> Later:
     return Later(job, ack=message(f"Planning the fix of F-{command.finding_id}…", []))
 
 
-def decide(request_id: int, *, approve: bool, reason: str, r: Request) -> Message:
+def decide(
+    request_id: int, *, approve: bool, reason: str, r: Request, plan_hash: str | None = None
+) -> Message:
     """A vote, and the execution it may complete (on the worker)."""
     s, rem = r.services, _enabled(r)
     result = flow.decide(
@@ -105,6 +107,7 @@ def decide(request_id: int, *, approve: bool, reason: str, r: Request) -> Messag
         now=s.clock(),
         audit=s.audit,
         channel=rem.channel,
+        plan_hash=plan_hash,
     )
     view = result.raise_if_denied()
     if view.state == "approved":
@@ -164,11 +167,13 @@ def register(app: App, services: SlackServices) -> None:
         )
 
         def job() -> Message:
-            request_id = int(value.removeprefix("R-")) if value.removeprefix("R-").isdigit() else 0
+            rid, _sep, shown = value.partition(":")
+            number = rid.removeprefix("R-")
+            request_id = int(number) if number.isdigit() else 0
             if not approve:
-                how = code(f"{services.command} reject {value} <reason>")
+                how = code(f"{services.command} reject {rid} <reason>")
                 return message("A rejection needs a reason", [section(f"Reject with: {how}")])
-            return decide(request_id, approve=True, reason="", r=request)
+            return decide(request_id, approve=True, reason="", r=request, plan_hash=shown or None)
 
         def answer() -> Message:
             return {**job(), "replace_original": False}
