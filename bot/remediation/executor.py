@@ -163,12 +163,22 @@ class Executor:
             self.sleep(self.poll.total_seconds())
         if not action.verified(fresh, plan):
             return "failed", {"reason": "the change is not in the cluster"}
-        if plan.action == ROTATE:
-            return "done", {"verified": "the control plane reached the new rotation generation"}
+        # Then the proof that matters: a re-scan no longer sees the finding (for a
+        # rotation: the endpoints now serve certificates with a later notAfter).
         self.rescan(target)
         with session_scope(self.engine) as session:
             finding = findings_repo.get(session, parse_short_id(plan.finding_id))
             resolved = finding is not None and finding.state == STATE_RESOLVED
+        if plan.action == ROTATE:
+            if not resolved:
+                return "failed", {
+                    "reason": "the control plane reached the new rotation generation, but a "
+                    "re-scan still sees the old certificate"
+                }
+            return "done", {
+                "verified": f"rotation generation reached; {plan.finding_id} is resolved by a "
+                "re-scan (a later notAfter)"
+            }
         if not resolved:
             return "failed", {"reason": "applied, but the finding is still open after a re-scan"}
         return "done", {"verified": f"{plan.finding_id} is resolved by a re-scan"}
