@@ -73,6 +73,7 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     try:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
+                scheduling.recover_at_start(settings, engine=engine, runner=None)
                 scheduler = scheduling.scheduler_service(
                     settings, engine=engine, sink=scheduling.sink(settings, engine=engine), say=_say
                 )
@@ -98,6 +99,7 @@ def _run_slack(
     from bot.wiring import scheduling
 
     services = wiring.slack_services(settings, engine=engine)
+    scheduling.recover_at_start(settings, engine=engine, runner=services.scan_runner)
     scheduler = scheduling.scheduler_service(
         settings,
         engine=engine,

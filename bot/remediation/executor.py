@@ -95,7 +95,9 @@ class Executor:
             result = {"reason": f"applied, but could not verify: {_line(e)}; check the cluster"}
         return self._finish(request_id, state, result)
 
-    def recover(self, *, older_than: timedelta | None = None) -> list[int]:
+    def recover(
+        self, *, older_than: timedelta | None = None, sole_process: bool = False
+    ) -> list[int]:
         """Requests found ``executing`` by a process that is no longer alive (no heartbeat
         within ``ALIVE``; this process's own earlier incarnations included), or started
         more than ``older_than`` ago, and earlier ones left ``unknown`` without an outcome:
@@ -103,9 +105,14 @@ class Executor:
         now = self.clock()
         before = now - older_than if older_than is not None else None
         with session_scope(self.engine) as session:
-            alive = frozenset(i.id for i in instances.alive(session, since=now - ALIVE)) | {
-                self.holder
-            }
+            # ``sole_process`` (SQLite: one replica): at start, every other executor is a
+            # previous incarnation of this bot, dead however recent its last heartbeat.
+            seen = (
+                frozenset()
+                if sole_process
+                else frozenset(i.id for i in instances.alive(session, since=now - ALIVE))
+            )
+            alive = seen | {self.holder}
             requests.recover(
                 session=session,
                 now=now,

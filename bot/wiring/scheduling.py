@@ -232,3 +232,13 @@ def _lease_target(settings: Settings, targets: list[KubeTarget]) -> KubeTarget |
     raise UserError(
         f"SECBOT_LEADER_CLUSTER {settings.leader_cluster!r} is not in the clusters file"
     )
+
+
+def recover_at_start(settings: Settings, *, engine: Engine, runner: ScanRunner | None) -> None:
+    """Remediations a crash left executing: on SQLite (one replica) all of them at once;
+    on PostgreSQL the leader's minute job takes those whose process stopped heartbeating."""
+    if not settings.approver_ids or engine.dialect.name != "sqlite":
+        return
+    route = notify_routing(settings)
+    scans = runner or scan_runner(settings, engine=engine, routing=route)
+    executor(settings, engine=engine, runner=scans).recover(sole_process=True)

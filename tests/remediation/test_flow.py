@@ -346,3 +346,20 @@ def test_recovery_spares_executions_of_live_processes(world: World) -> None:
     world.clock.now += timedelta(minutes=3)  # its heartbeat stopped
     assert world.executor.recover() == [rid]
     assert world.state(rid) == "failed"  # nothing had been applied
+
+
+def test_at_start_on_sqlite_every_other_execution_is_an_orphan(world: World) -> None:
+    from bot.store.repos import instances
+
+    rid = world.request()
+    world.vote(rid, "U2").raise_if_denied()
+    with db.session_scope(world.engine) as s:  # the previous incarnation, seconds ago
+        instances.heartbeat(
+            s, instance_id="old:1:aa", host="h", pid=1, now=world.clock(), leader=True
+        )
+        requests.start(
+            session=s, request_id=rid, now=world.clock(), audit=AUDIT, executor="old:1:aa"
+        )
+    assert world.executor.recover() == []  # its heartbeat looks alive
+    assert world.executor.recover(sole_process=True) == [rid]
+    assert world.state(rid) == "failed"
