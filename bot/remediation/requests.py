@@ -41,6 +41,26 @@ def short_request_id(request_id: int) -> str:
     return f"R-{request_id}"
 
 
+def _system(
+    session: Session,
+    audit: AuditLog,
+    request_id: int,
+    action: str,
+    payload: dict[str, Any],
+    *,
+    at: datetime,
+) -> None:
+    """An audit record of a step the bot itself took on R-<id>."""
+    audit.record(
+        session,
+        actor="system",
+        action=action,
+        subject=short_request_id(request_id),
+        payload=payload,
+        at=at,
+    )
+
+
 @dataclass(frozen=True)
 class RequestView:
     id: int
@@ -194,14 +214,7 @@ def vote(
     if deny is not None:
         if deny == "expired":
             if _move(session, request_id, "pending", "expired", decided_at=now):
-                audit.record(
-                    session,
-                    actor="system",
-                    action="remediation.expired",
-                    subject=short_request_id(request_id),
-                    payload={},
-                    at=now,
-                )
+                _system(session, audit, request_id, "remediation.expired", {}, at=now)
             deny = "the request expired; ask for a new plan with fix"
         return _deny(session, audit, actor=voter, request_id=request_id, why=deny, now=now)
     clean = mask_text(" ".join(reason.split()))[:500] or None
@@ -275,14 +288,7 @@ def start(
         session, request_id, "approved", "executing", decided_at=now, executor=executor or None
     ):
         return False
-    audit.record(
-        session,
-        actor="system",
-        action="remediation.execute",
-        subject=short_request_id(request_id),
-        payload={},
-        at=now,
-    )
+    _system(session, audit, request_id, "remediation.execute", {}, at=now)
     return True
 
 
@@ -302,14 +308,7 @@ def finish(
     reason = str(result.get("reason") or "") or None
     if not _move(session, request_id, frm, state, finished_at=now, result=result, reason=reason):
         return False
-    audit.record(
-        session,
-        actor="system",
-        action=f"remediation.{state}",
-        subject=short_request_id(request_id),
-        payload=result,
-        at=now,
-    )
+    _system(session, audit, request_id, f"remediation.{state}", result, at=now)
     return True
 
 
@@ -318,14 +317,7 @@ def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
     ids = repo.ids_in_state(session, "pending", before=now)
     ended = [i for i in ids if _move(session, i, "pending", "expired", decided_at=now)]
     for request_id in ended:
-        audit.record(
-            session,
-            actor="system",
-            action="remediation.expired",
-            subject=short_request_id(request_id),
-            payload={},
-            at=now,
-        )
+        _system(session, audit, request_id, "remediation.expired", {}, at=now)
     return ended
 
 
@@ -355,12 +347,12 @@ def recover(
         ids = [i for i in ids if (row := repo.get(session, i)) and row.executor not in alive]
     marked = [i for i in ids if _move(session, i, "executing", "unknown")]
     for request_id in marked:
-        audit.record(
+        _system(
             session,
-            actor="system",
-            action="remediation.outcome-unknown",
-            subject=short_request_id(request_id),
-            payload={"reason": "found executing at start"},
+            audit,
+            request_id,
+            "remediation.outcome-unknown",
+            {"reason": "found executing at start"},
             at=now,
         )
     return marked
