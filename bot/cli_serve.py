@@ -27,6 +27,7 @@ import click
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.health.server import HealthServer
     from bot.store.db import Engine
 
 
@@ -70,6 +71,7 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
             "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them"
         )
     engine = wiring.open_store(settings, url=db_url)
+    health = _health(settings, engine)
     try:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
@@ -87,7 +89,27 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
                 _run_slack(settings, engine=engine, host=host, port=port, stop=stop)
         _say("stopped")
     finally:
+        if health is not None:
+            health.stop()
         engine.dispose()
+
+
+def _health(settings: Settings, engine: Engine) -> HealthServer | None:
+    """/healthz, /readyz, /metrics on SECBOT_HEALTH_PORT (0: none)."""
+    if not settings.health_port:
+        return None
+    from bot.errors import UserError
+    from bot.health.server import HealthServer
+
+    try:
+        server = HealthServer(engine=engine, host="0.0.0.0", port=settings.health_port).start()
+    except OSError as e:
+        raise UserError(
+            f"cannot listen on SECBOT_HEALTH_PORT {settings.health_port}: {e.strerror}; "
+            "choose another port or 0 to turn the endpoints off"
+        ) from None
+    _say(f"health and metrics on :{server.port} (/healthz, /readyz, /metrics)")
+    return server
 
 
 def _run_slack(

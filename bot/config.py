@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_API_URL", "SECBOT_SLACK_API_URL")
     )
     http_port: int = Field(default=3000, ge=1, le=65535, description="HTTP mode listener port")
+    health_port: int = Field(
+        default=8081, ge=0, le=65535, description="/healthz, /readyz, /metrics (0: off)"
+    )
     operators: str = Field(
         default="", description="comma-separated Slack user ids (U…/W…) and user-group ids (S…)"
     )

@@ -290,3 +290,13 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
             "run `secbot db upgrade`"
         )
     upgrade(engine)
+
+
+def ping(engine: Engine) -> bool:
+    """Does the database answer ``SELECT 1`` now? (Readiness; never raises.)"""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception:  # boundary: any failure means "not ready"
+        return False
+    return True

@@ -78,6 +78,7 @@ def serving(env: dict[str, str], tmp_path: Path) -> Iterator[Serving]:
         "PYTHONPATH": str(REPO),
         "SECBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "SECBOT_LOG_LEVEL": "WARNING",
+        "SECBOT_HEALTH_PORT": "0",  # parallel tests would fight over the default port
     }
     proc = subprocess.Popen(
         [sys.executable, "-c", "from bot.cli_serve import serve; serve()"],
@@ -153,6 +154,25 @@ def test_console_mode_runs_the_scheduler_and_prints_the_outbox(tmp_path: Path) -
             if f["severity"] in ("critical", "warning")
         ]
     )
+
+
+def test_serve_answers_health_ready_and_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    with serving({"SECBOT_HEALTH_PORT": str(port)}, tmp_path) as bot:
+        line = bot.wait_line(bot.stderr, "health and metrics")
+        assert line.strip() == (
+            f"secbot: health and metrics on :{port} (/healthz, /readyz, /metrics)"
+        )
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+            assert answer.read() == b"ok\n"
+        with urllib.request.urlopen(base + "/readyz", timeout=10) as answer:
+            assert answer.read() == b"ready\n"
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+            assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            assert b'secbot_outbox_messages{state="dead"} 0' in answer.read()
+        code, _out, _err = bot.stop(signal.SIGTERM)
+    assert code == 0
 
 
 def test_http_mode_answers_signed_commands_and_stops_on_sigint(

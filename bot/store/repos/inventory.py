@@ -63,6 +63,7 @@ class InventoryItem(NamedTuple):
     location_key: str
     auto_renews: bool
     scan_started_at: datetime
+    source: str = ""  # the scan source kind: live, bundle, manifests, pki
 
 
 def current(session: Session, *, cluster_ids: Iterable[int] | None = None) -> list[InventoryItem]:
@@ -80,6 +81,7 @@ def current(session: Session, *, cluster_ids: Iterable[int] | None = None) -> li
         row.location_key,
         row.auto_renews,
         Scan.started_at,
+        row.source,
     ).join(Scan, Scan.id == row.scan_id)
     if cluster_ids is not None:
         query = query.where(row.cluster_id.in_(list(cluster_ids)))
