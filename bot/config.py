@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="time zone for rendering dates")
     log_level: str = Field(default="WARNING")
+    log_format: str = Field(
+        default="text", pattern=r"^(text|json)$", description="text, or json: one object a line"
+    )
     expiry_critical_days: int = Field(default=14, ge=1)
     expiry_warning_days: int = Field(default=30, ge=1)
     expiry_info_days: int = Field(default=90, ge=1)

@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from bot.core.masking import mask_text
 from bot.errors import UserError
+from bot.logctx import bound
 from bot.scheduler.jobs import JobSpec
 from bot.scheduler.slots import latest_fire, manual_slot, slot_of
 from bot.store.db import Engine, read_scope, session_scope
@@ -173,7 +174,8 @@ class JobRunner:
         error: str | None = None
         token = _SLOT.set(slot)
         try:
-            job.run(fire)
+            with bound(f"job {job.id} {slot}"):
+                job.run(fire)
         except Exception as e:  # boundary: one job's failure must not stop the scheduler
             error_id = new_error_id()
             error = error_line(e, error_id)

@@ -19,6 +19,7 @@ Web API client (429 honouring Retry-After, 5xx, connection errors): Bolt's own
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Hashable
@@ -34,6 +35,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.errors import UserError
+from bot.logctx import bound
 from bot.slack.blocks.notices import error_message as internal_error_message
 from bot.slack.blocks.notices import usage_message, user_error_message
 from bot.slack.command_types import UsageError
@@ -123,9 +125,12 @@ class Worker:
             if key is not None:
                 self._inflight[key] = [reply]
 
+        context = f"slack {what} {secrets.token_hex(4)}"
+
         def run() -> None:
             try:
-                self._answer(job, reply=reply, what=what, key=key)
+                with bound(context):
+                    self._answer(job, reply=reply, what=what, key=key)
             finally:
                 self._done()
 

@@ -7,8 +7,6 @@ demand, never at import time.
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -31,12 +29,10 @@ if TYPE_CHECKING:
 
 def settings_for_command(**overrides: object) -> Settings:
     """Load settings (UserError on bad values) and send logs to stderr at their level."""
+    from bot.logctx import configure
+
     settings = load_settings(**overrides)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(settings.log_level, settings.log_format)
     return settings
 
 
