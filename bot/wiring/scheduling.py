@@ -139,6 +139,9 @@ def scheduler_jobs(
             raise UserError("nothing is sent from here; `secbot serve` sends the outbox")
         dispatch.run_once()
 
+    # Built once: the expiry job runs every minute.
+    runs = executor(settings, engine=engine, runner=scans) if settings.approver_ids else None
+
     def expire(now: datetime) -> None:
         from bot.store.repos import claims
         from bot.store.repos import outbox as outbox_repo
@@ -151,11 +154,10 @@ def scheduler_jobs(
             # are the threads later follow-ups reply in.
             claims.prune(session, before=now - timedelta(days=30))
             outbox_repo.prune(session, kind="digest", before=now - timedelta(days=90))
-        if settings.approver_ids:
-            # Pending requests past their time end; an execution whose replica died
-            # (still "executing" long after any run could take) is verified, never rerun.
+        if runs is not None:  # remediation is on
+            # Pending requests past their time end; an execution whose process died is
+            # verified, never rerun; an approved one whose run was lost is run.
             flow.expire(engine=engine, now=now, audit=audit, channel=approval_channel(settings))
-            runs = executor(settings, engine=engine, runner=scans)
             runs.recover()  # executions whose process stopped heartbeating
             runs.run_approved()
 

@@ -77,13 +77,17 @@ def request_message(
     *,
     tz: tzinfo,
     command: str = DEFAULT_COMMAND,
+    buttons: bool = True,
 ) -> Message:
-    """The approval message; with ``outcome``, the buttons give way to it."""
+    """The approval message; with ``outcome``, the buttons give way to it. Without
+    ``buttons`` (the requester's own copy) it is the plan alone."""
     plan = [escape(one_line(line, 500)) for line in planned.lines] or ["(no plan lines)"]
     blocks = [section(_head(planned, tz=tz))]
     blocks += [section(f"```{chunk}```") for chunk, _ in pack_lines(plan, 2990)[:5]]
     rid = _rid(planned)
-    if outcome is None:
+    if outcome is None and not buttons:
+        fallback = f"{rid} waits for approval: {planned.title} on {planned.cluster}"
+    elif outcome is None:
         # The Approve value binds the click to the plan shown: R-7:<hash prefix>.
         bound = f"{rid}:{planned.plan_hash[:16]}" if planned.plan_hash else rid
         blocks.append(

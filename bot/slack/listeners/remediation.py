@@ -83,11 +83,11 @@ def fix(command: Fix, r: Request) -> Later:
         )
         where = f"posted to {rem.channel}" if rem.channel else "no approval channel is set"
         planned = flow.notice(view, "planned", at=view.created_at)
-        reply = request_message(planned, tz=s.tz, command=s.command)
+        reply = request_message(planned, tz=s.tz, command=s.command, buttons=False)
         intro = section(
             f":memo: {code(view.short_id)} planned ({where}); an approver must approve it."
         )
-        return message(reply["text"], [intro, *reply["blocks"][:-2]])
+        return message(reply["text"], [intro, *reply["blocks"]])
 
     return Later(job, ack=message(f"Planning the fix of F-{command.finding_id}…", []))
 
