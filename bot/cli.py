@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from bot.cli_agent import agent
 from bot.cli_audit import audit
 from bot.cli_clusters import clusters
 from bot.cli_db import db
@@ -176,6 +177,7 @@ def scan(
             engine=engine,
             progress=progress,
             routing=routing,
+            agent_namespace=settings.agent_namespace,
         )
         report.scans.extend(fleet.scans)
     from bot.output.emit import emit
@@ -281,6 +283,7 @@ cli.add_command(scheduler)
 cli.add_command(digest)
 cli.add_command(audit)
 cli.add_command(remediation)
+cli.add_command(agent)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,7 +53,11 @@ def clusters_check(names: tuple[str, ...], clusters_file: Path | None) -> None:
     )
     problems = 0
     for target in targets:
-        result = check_cluster(target, timeouts=wiring.kube_timeouts(settings))
+        result = check_cluster(
+            target,
+            timeouts=wiring.kube_timeouts(settings),
+            agent_namespace=settings.agent_namespace,
+        )
         if not result.reachable:
             problems += 1
             click.echo(f"{target.name}: UNREACHABLE - {result.error}")

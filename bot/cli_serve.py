@@ -13,6 +13,9 @@ clusters, the daily digest, the outbox dispatcher, silence expiry; with several 
 only the leader runs them. SIGINT and SIGTERM stop it cleanly: scheduler jobs finished,
 connections closed, running Slack jobs finished, queued ones dropped, the database
 engine disposed. Slack libraries are imported only in bot.slack; this module composes.
+
+With SECBOT_HEALTH_PORT set, ``/readyz`` has a ``slack`` line: "off" without a bot token,
+"starting" until the app is built, then bot.slack.readiness's probe of the mode in use.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
                 finally:
                     scheduler.stop()
             else:
-                _run_slack(settings, engine=engine, host=host, port=port, stop=stop)
+                _run_slack(settings, engine=engine, host=host, port=port, stop=stop, health=health)
         _say("stopped")
     finally:
         if health is not None:
@@ -99,10 +102,16 @@ def _health(settings: Settings, engine: Engine) -> HealthServer | None:
     if not settings.health_port:
         return None
     from bot.errors import UserError
-    from bot.health.server import HealthServer
+    from bot.health.server import HealthServer, constant
 
+    # Until the Slack connection is up (bot.slack.readiness takes over), /readyz says so.
+    slack = (
+        constant(True, "off") if settings.slack_bot_token is None else constant(False, "starting")
+    )
     try:
-        server = HealthServer(engine=engine, host="0.0.0.0", port=settings.health_port).start()
+        server = HealthServer(
+            engine=engine, host="0.0.0.0", port=settings.health_port, checks={"slack": slack}
+        ).start()
     except OSError as e:
         raise UserError(
             f"cannot listen on SECBOT_HEALTH_PORT {settings.health_port}: {e.strerror}; "
@@ -113,12 +122,23 @@ def _health(settings: Settings, engine: Engine) -> HealthServer | None:
 
 
 def _run_slack(
-    settings: Settings, *, engine: Engine, host: str, port: int | None, stop: threading.Event
+    settings: Settings,
+    *,
+    engine: Engine,
+    host: str,
+    port: int | None,
+    stop: threading.Event,
+    health: HealthServer | None,
 ) -> None:
     from bot import wiring
+    from bot.slack import readiness
     from bot.slack.app import build_app
     from bot.slack.runtime import serve_http, serve_socket_mode
     from bot.wiring import scheduling
+
+    def watch(probe: readiness.Probe) -> None:
+        if health is not None:
+            health.set_check("slack", probe)
 
     services = wiring.slack_services(settings, engine=engine)
     scheduling.recover_at_start(settings, engine=engine, runner=services.scan_runner)
@@ -135,9 +155,14 @@ def _run_slack(
         if settings.slack_app_token is not None:
             token = settings.slack_app_token.get_secret_value()
             serve_socket_mode(
-                app, app_token=token, stop=stop, ready=lambda how: _say(f"connected ({how})")
+                app,
+                app_token=token,
+                stop=stop,
+                ready=lambda how: _say(f"connected ({how})"),
+                watch=lambda client: watch(readiness.SocketModeProbe(client)),
             )
         else:
+            watch(readiness.http_mode_probe(app))
             serve_http(
                 app,
                 host=host,

@@ -23,9 +23,11 @@ class Permission:
     group: str = ""
     namespace: str | None = None
     why: str = ""
+    name: str | None = None  # the one object needed (deploy/ grants it by resourceNames)
 
     def __str__(self) -> str:
         res = f"{self.resource}.{self.group}" if self.group else self.resource
+        res += f" {self.name}" if self.name else ""
         where = f" in {self.namespace}" if self.namespace else ""
         return f"{self.verb} {res}{where}"
 
@@ -49,8 +51,20 @@ SCAN_PERMISSIONS: tuple[Permission, ...] = (
         why="webhook CA bundles",
     ),
     Permission("list", "apiservices", "apiregistration.k8s.io", why="APIService CA bundles"),
-    Permission("get", "endpoints", namespace="default", why="kube-apiserver addresses to probe"),
+    Permission(
+        "get",
+        "endpoints",
+        namespace="default",
+        name="kubernetes",
+        why="kube-apiserver addresses to probe",
+    ),
+    Permission(
+        "get", "configmaps", namespace="harvester-system", name="vip", why="the VIP to probe"
+    ),
     Permission("list", "settings", "management.cattle.io", why="Rancher server-url"),
+    Permission(
+        "get", "settings", "harvesterhci.io", name="server-version", why="Harvester version"
+    ),
 )
 # What a Rancher management cluster (clusters file ``role: rancher``) needs on top: the
 # Harvester cloud credentials, the tokens they name, the guest clusters using them.
@@ -98,6 +112,7 @@ def check_cluster(
     *,
     timeouts: Timeouts,
     connect: Callable[..., KubeClient] = KubeClient.connect,
+    agent_namespace: str = "secbot",
 ) -> ClusterCheck:
     """Reachability, versions and granted permissions; never raises for the cluster's faults."""
     try:
@@ -110,7 +125,11 @@ def check_cluster(
         except KubeError as e:
             return ClusterCheck(name=target.name, host=client.host, error=str(e))
         granted = []
-        wanted = SCAN_PERMISSIONS + (RANCHER_PERMISSIONS if target.role == "rancher" else ())
+        inventories = Permission(
+            "list", "configmaps", namespace=agent_namespace, why="node agent PKI inventories"
+        )
+        wanted = (*SCAN_PERMISSIONS, inventories)
+        wanted += RANCHER_PERMISSIONS if target.role == "rancher" else ()
         for perm in wanted:
             try:
                 ok = client.can_i(
@@ -118,6 +137,7 @@ def check_cluster(
                     resource=perm.resource,
                     group=perm.group,
                     namespace=perm.namespace,
+                    name=perm.name,
                 )
             except KubeError:
                 ok = False

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         default=None,
         description="clusters-file entry whose API holds the Lease (default: in-cluster)",
     )
+    agent_namespace: str = Field(
+        default="secbot",
+        description="namespace where `secbot agent` publishes the node PKI inventories "
+        "(ConfigMaps); the live scan lists them there",
+    )
 
     @property
     def scan_interval_delta(self) -> timedelta:
@@ -196,6 +201,15 @@ class Settings(BaseSettings):
         ):
             raise ValueError(f"{value!r} must be namespace/name of a Lease")
         return value
+
+    @field_validator("agent_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value.strip()):
+            raise ValueError(f"{value!r} is not a namespace name (lower-case letters, digits, -)")
+        return value.strip()
 
     @property
     def approver_ids(self) -> tuple[str, ...]:

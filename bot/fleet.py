@@ -21,21 +21,15 @@ other failure. Recording stays in this process.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import queue
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
-from multiprocessing.reduction import ForkingPickler
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.checks.base import Check
 from bot.checks.registry import builtin_checks
-from bot.checks.runner import CheckRun, pack_run, run_checks, unpack_run
+from bot.checks.runner import CheckRun, run_checks
 from bot.core.policy import CheckPolicy
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.errors import BotError
@@ -44,7 +38,7 @@ from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeForbidden, KubeUnauthorized
 from bot.notify.routing import Routing
 from bot.scan import ClusterScan, ScanReport
-from bot.sources.live import read_live
+from bot.sources.live import DEFAULT_AGENT_NAMESPACE, read_live
 from bot.sources.tlsprobe import ProbeOptions
 
 if TYPE_CHECKING:
@@ -82,7 +76,13 @@ def probe_for(target: KubeTarget, probe: ProbeOptions) -> ProbeOptions:
 
 
 def read_target(
-    target: KubeTarget, *, now: datetime, connect: Connect, probe: ProbeOptions
+    target: KubeTarget,
+    *,
+    now: datetime,
+    connect: Connect,
+    probe: ProbeOptions,
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE,
+    held_files: Sequence[str] = (),
 ) -> Snapshot:
     """Connect and read one cluster; every failure becomes coverage, never an exception."""
     try:
@@ -93,14 +93,19 @@ def read_target(
         return failed_snapshot(target, now=now, status=CoverageStatus.ERROR, reason=str(e))
     try:
         return read_live(
-            client, cluster=target.name, scanned_at=now, probe=probe_for(target, probe)
+            client,
+            cluster=target.name,
+            scanned_at=now,
+            probe=probe_for(target, probe),
+            agent_namespace=agent_namespace,
+            held_files=held_files,
         )
     finally:
         client.close()
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class Job:
     """What every worker needs to scan any of the targets (sent to worker processes)."""
 
     targets: tuple[KubeTarget, ...]
@@ -112,12 +117,23 @@ class _Job:
     # Credential rotations recorded in the store, by cluster; None without a store (the
     # rotation check then answers UNKNOWN rather than "never rotated").
     rotations: Mapping[str, tuple[RotationRecord, ...]] | None = None
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE
+    # Node PKI files of open findings, by cluster (bot.sources.live_agent holds them open
+    # when the node agent's inventory cannot be read).
+    held: Mapping[str, tuple[str, ...]] | None = None
 
     def scan(self, index: int) -> CheckRun:
         """Read and check one target; every failure becomes coverage, never an exception."""
         target, now = self.targets[index], self.now
         try:
-            snapshot = read_target(target, now=now, connect=self.connect, probe=self.probe)
+            snapshot = read_target(
+                target,
+                now=now,
+                connect=self.connect,
+                probe=self.probe,
+                agent_namespace=self.agent_namespace,
+                held_files=(self.held or {}).get(target.name, ()),
+            )
         except Exception as e:  # boundary: a bug reading one cluster must not stop the fleet
             log.exception("scanning cluster %s failed", target.name)
             reason = f"internal error while reading the cluster: {type(e).__name__}"
@@ -141,6 +157,7 @@ def scan_fleet(
     clock: Callable[[], datetime] | None = None,
     progress: Callable[[str], None] | None = None,
     routing: Routing | None = None,
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE,
 ) -> ScanReport:
     """Scan every target, at most ``concurrency`` at once; record each when ``engine``
     (and, with ``routing``, plan its notifications in the same transaction).
@@ -157,15 +174,18 @@ def scan_fleet(
     if len(set(names)) != len(names):
         raise ValueError("cluster names must be unique")
     chosen = tuple(checks) if checks is not None else builtin_checks()
-    rotations = _recorded_rotations(engine, names) if engine is not None else None
-    job = _Job(tuple(targets), now, connect, probe or ProbeOptions(), chosen, policy, rotations)
+    rotations, held = _from_store(engine, names) if engine is not None else (None, None)
+    job = Job(tuple(targets), now, connect, probe or ProbeOptions(), chosen, policy, rotations)
+    job = replace(job, agent_namespace=agent_namespace, held=held)
     say = progress or (lambda _msg: None)
     scans: dict[str, ClusterScan] = {}
     workers = max(1, min(processes, concurrency, len(targets)))
+    from bot.fleet_processes import in_processes  # the pool's machinery only when used
+
     runs = (
         _in_threads(job, threads=max(1, min(concurrency, len(targets))))
         if workers == 1
-        else _in_processes(job, processes=workers, threads=max(1, concurrency // workers))
+        else in_processes(job, processes=workers, threads=max(1, concurrency // workers))
     )
     for index, run in runs:
         target = targets[index]
@@ -175,123 +195,40 @@ def scan_fleet(
     return ScanReport(scans=[scans[name] for name in names])
 
 
-def _recorded_rotations(
+def _from_store(
     engine: Engine, names: Sequence[str]
-) -> dict[str, tuple[RotationRecord, ...]]:
-    """The credential rotations the store knows for each cluster (one short read)."""
+) -> tuple[dict[str, tuple[RotationRecord, ...]], dict[str, tuple[str, ...]]]:
+    """What the store knows for each cluster (one short read): the credential rotations
+    recorded, and the node PKI files (``<node>/<path>``) of open live findings."""
     from bot.findings.rotations import rotations_for
     from bot.store.db import session_scope
+    from bot.store.models import STATE_OPEN
+    from bot.store.repos import clusters as clusters_repo
+    from bot.store.repos import findings as findings_repo
 
+    rotations, held = {}, {}
     with session_scope(engine) as session:
-        return {name: rotations_for(session=session, cluster=name) for name in names}
+        for name in names:
+            rotations[name] = rotations_for(session=session, cluster=name)
+            row = clusters_repo.get_by_name(session, name)
+            found = (
+                findings_repo.for_cluster(session, cluster_id=row.id, state=STATE_OPEN)
+                if row
+                else []
+            )
+            files = {
+                f.resource_name for f in found if f.source == "live" and f.resource_kind == "File"
+            }
+            held[name] = tuple(sorted(files))
+    return rotations, held
 
 
-def _in_threads(job: _Job, *, threads: int) -> Iterator[tuple[int, CheckRun]]:
+def _in_threads(job: Job, *, threads: int) -> Iterator[tuple[int, CheckRun]]:
     """(index, run) of every target as it completes, from a pool of ``threads``."""
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fleet") as pool:
         futures = {pool.submit(job.scan, i): i for i in range(len(job.targets))}
         for future in as_completed(futures):
             yield futures[future], future.result()  # scan() turns failures into coverage
-
-
-def _in_processes(job: _Job, *, processes: int, threads: int) -> Iterator[tuple[int, CheckRun]]:
-    """(index, run) of every target as it completes, from worker processes.
-
-    Each worker takes target indices from ``tasks`` and answers on ``results`` first
-    (pid, index, None) when it starts one, then (pid, index, pickled run or the name of
-    the error that kept it from sending it).
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    # Workers fork from the server with these imported: not once per worker and scan.
-    # ("kubernetes.client" is what bot.kube imports lazily on the first connect.)
-    ctx.set_forkserver_preload([__name__, "kubernetes.client"])
-    # Targets and probe options keep read-only mappingproxies, which pickle does not take:
-    # they travel as a copy and arrive read-only again (multiprocessing's pickler only).
-    ForkingPickler.register(MappingProxyType, _proxy_reduce)
-    tasks: Any = ctx.Queue()
-    results: Any = ctx.Queue()
-    pool = [
-        ctx.Process(target=_worker, args=(job, tasks, results, threads)) for _ in range(processes)
-    ]
-    for proc in pool:
-        proc.daemon = True
-        proc.start()
-    for index in [*range(len(job.targets)), *[None] * (processes * threads)]:
-        tasks.put(index)
-    left, started = set(range(len(job.targets))), dict[int, int]()
-    try:
-        while left:
-            try:
-                pid, index, payload = results.get(timeout=0.5)
-            except queue.Empty:
-                for index in _lost(pool, started, left):
-                    left.discard(index)
-                    yield index, run_checks(_died(job, index), job.checks, job.policy)
-                continue
-            if payload is None:
-                started[index] = pid
-                continue
-            left.discard(index)
-            yield (
-                index,
-                (
-                    unpack_run(payload)  # trusted: from our own worker process
-                    if isinstance(payload, bytes)
-                    else run_checks(_died(job, index, payload), job.checks, job.policy)
-                ),
-            )
-    finally:
-        for proc in pool:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-
-
-def _proxy_reduce(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
-    return _read_only, (dict(proxy),)
-
-
-def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(items)
-
-
-def _lost(
-    pool: Sequence[multiprocessing.process.BaseProcess], started: dict[int, int], left: set[int]
-) -> list[int]:
-    """Targets that will not be answered: started by a dead worker, or all workers gone."""
-    if not any(proc.is_alive() for proc in pool):
-        return sorted(left)
-    dead = {proc.pid for proc in pool if proc.exitcode not in (None, 0)}
-    return sorted(i for i in left if started.get(i) in dead)
-
-
-def _died(job: _Job, index: int, error: str = "the worker process exited") -> Snapshot:
-    reason = f"internal error while reading the cluster: {error}"
-    target = job.targets[index]
-    return failed_snapshot(target, now=job.now, status=CoverageStatus.ERROR, reason=reason)
-
-
-def _worker(job: _Job, tasks: Any, results: Any, threads: int) -> None:
-    """Body of a worker process: ``threads`` threads scan the targets named on ``tasks``."""
-
-    def loop() -> None:
-        pid = os.getpid()
-        while (index := tasks.get()) is not None:
-            results.put((pid, index, None))
-            run = job.scan(index)
-            try:
-                payload: bytes | str = pack_run(run)
-            except Exception as e:  # boundary: an unpicklable result must not hang the parent
-                payload = type(e).__name__
-            results.put((pid, index, payload))
-
-    pool = [threading.Thread(target=loop, name=f"fleet-{i}") for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    results.close()
-    results.join_thread()  # every answer is flushed before the process ends
 
 
 def _record(

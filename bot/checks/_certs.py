@@ -26,6 +26,7 @@ CERT_SOURCES = (
     "secrets",
     "webhooks",
     "pki",
+    "node-pki",
     "certificates",
     "setting:ssl-certificates",
     "setting:additional-ca",

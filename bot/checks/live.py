@@ -34,6 +34,7 @@ PERMISSIONS = {
     "secrets": "list secrets in all namespaces",
     "events": "list events in all namespaces",
     "webhooks": "list validating/mutatingwebhookconfigurations and apiservices",
+    "node-pki": "list configmaps in the node agent's namespace (SECBOT_AGENT_NAMESPACE)",
 }
 
 

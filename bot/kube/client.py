@@ -240,12 +240,21 @@ class KubeClient:
         return self._call("PUT", path, query=query, body=body, content_type="application/json")
 
     def can_i(
-        self, *, verb: str, resource: str, group: str = "", namespace: str | None = None
+        self,
+        *,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
     ) -> bool:
-        """Ask the server (SelfSubjectAccessReview) whether we may ``verb`` ``resource``."""
+        """Ask the server (SelfSubjectAccessReview) whether we may ``verb`` ``resource``
+        (the object ``name``: a role limited by resourceNames allows only named asks)."""
         attributes: dict[str, str] = {"verb": verb, "resource": resource, "group": group}
         if namespace:
             attributes["namespace"] = namespace
+        if name:
+            attributes["name"] = name
         review = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SelfSubjectAccessReview",

@@ -26,6 +26,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.request.internals import build_context
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.builtin import SocketModeClient
 
 from bot.errors import UserError
 
@@ -135,20 +136,30 @@ def serve_http(
 
 
 def serve_socket_mode(
-    app: App, *, app_token: str, stop: threading.Event, ready: Callable[[str], None]
+    app: App,
+    *,
+    app_token: str,
+    stop: threading.Event,
+    ready: Callable[[str], None],
+    watch: Callable[[SocketModeClient], None] | None = None,
 ) -> None:
-    """Connect over Socket Mode and stay connected (Bolt reconnects) until ``stop``."""
+    """Connect over Socket Mode and stay connected (Bolt reconnects) until ``stop``.
+
+    ``watch`` gets the connection's client before it connects, so /readyz can follow it
+    (bot.slack.readiness.SocketModeProbe)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token)
+    if watch is not None:
+        watch(handler.client)
     try:
-        handler.connect()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
-    except SlackApiError as e:  # apps.connections.open refused the app-level token
-        error = e.response.get("error")
-        raise UserError(f"Slack refused SLACK_APP_TOKEN (Socket Mode): {error}") from None
-    try:
+        try:
+            handler.connect()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
+        except SlackApiError as e:  # apps.connections.open refused the app-level token
+            error = e.response.get("error")
+            raise UserError(f"Slack refused SLACK_APP_TOKEN (Socket Mode): {error}") from None
         ready("Socket Mode")
         while not stop.wait(POLL_SECONDS):
             pass
-    finally:
+    finally:  # also after a refused token: the client's threads started with it
         handler.close()  # type: ignore[no-untyped-call]

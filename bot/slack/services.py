@@ -28,6 +28,7 @@ from bot.remediation.executor import Executor
 from bot.scan import ScanReport
 from bot.slack.auth import Operators
 from bot.slack.worker import Worker
+from bot.sources.live_agent import DEFAULT_AGENT_NAMESPACE
 from bot.sources.tlsprobe import ProbeOptions
 from bot.store.db import Engine
 
@@ -79,6 +80,7 @@ def fleet_scanner(
     clock: Callable[[], datetime],
     checks: Sequence[Check] | None = None,
     routing: Routing | None = None,
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE,
 ) -> ScanRunner:
     """A ScanRunner over ``bot.fleet.scan_fleet`` that records every cluster in the store
     (and plans its notifications when ``routing`` is given)."""
@@ -95,6 +97,7 @@ def fleet_scanner(
             engine=engine,
             clock=clock,
             routing=routing,
+            agent_namespace=agent_namespace,
         )
 
     return run

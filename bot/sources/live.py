@@ -12,13 +12,17 @@ on control-plane nodes, kube-controller-manager and kube-scheduler (these often 
 does not answer is a coverage note, never a finding). Served chains become CertInfo at
 ``TLSEndpoint <ip>:<port> [chain[i]]`` so the certificate checks judge them. A Rancher
 management cluster (clusters-file ``role: rancher``) is also read for its Harvester cloud
-credentials (live_rancher); other clusters get no such reads and no such coverage.
+credentials (live_rancher); other clusters get no such reads and no such coverage. Every
+cluster's node agent inventories (the RKE2 server certificates under
+/var/lib/rancher/rke2/server/tls, published as ConfigMaps) are read by live_agent
+(coverage ``node-pki``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,13 +32,14 @@ from bot.core.snapshot import CoverageStatus, Node, Snapshot, TLSEndpoint
 from bot.kube.errors import KubeError, KubeForbidden, KubeNotFound, KubeUnauthorized
 from bot.sources import certs, live_rancher, tlsprobe
 from bot.sources.builder import SnapshotBuilder
+from bot.sources.live_agent import DEFAULT_AGENT_NAMESPACE, read_node_pki
 from bot.sources.live_reads import LISTS, CertInfoNotes, read_credentials, read_list
 from bot.sources.tlsprobe import ProbeOptions, ProbeResult, ProbeTarget
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient
 
-__all__ = ["ProbeOptions", "read_live"]
+__all__ = ["DEFAULT_AGENT_NAMESPACE", "ProbeOptions", "read_live"]
 
 UI_CUSTOM = "Secret/cattle-system/tls-ingress"  # ssl-certificates set (reference §2.4)
 UI_INTERNAL = "Secret/cattle-system/tls-rancher-internal"  # ssl-certificates empty
@@ -43,9 +48,18 @@ MAX_LISTED = 20
 
 
 def read_live(
-    client: KubeClient, *, cluster: str, scanned_at: datetime, probe: ProbeOptions
+    client: KubeClient,
+    *,
+    cluster: str,
+    scanned_at: datetime,
+    probe: ProbeOptions,
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE,
+    held_files: Collection[str] = (),
 ) -> Snapshot:
-    """Read one live cluster into a Snapshot (see the module docstring)."""
+    """Read one live cluster into a Snapshot (see the module docstring).
+
+    ``agent_namespace`` is where the node agent publishes its PKI inventories;
+    ``held_files`` names the node PKI files of open findings (``live_agent``)."""
     builder = SnapshotBuilder(
         cluster=cluster, source="live", origin=client.host, scanned_at=scanned_at
     )
@@ -56,6 +70,8 @@ def read_live(
         read_list(client, builder, spec, inspect=notes if spec.kind == "Node" else None)
     notes.record(builder)
     read_credentials(client, builder)
+    # Rancher's management cluster runs on RKE2 too: its server certificates expire alike.
+    read_node_pki(client, builder, namespace=agent_namespace, held=held_files)
     if client.target.role == live_rancher.ROLE:
         live_rancher.read_rancher(client, builder)
     if probe.enabled:

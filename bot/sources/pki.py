@@ -11,10 +11,10 @@ the reason, never a crash or a silent pass (reference/harvester.md §3.1: RKE2 f
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,24 +25,20 @@ from bot.errors import InputError
 from bot.sources import certs
 from bot.sources.builder import SnapshotBuilder
 from bot.sources.limits import DEFAULT_LIMITS, Limits
+from bot.sources.pki_walk import WalkState, read_contained, walk_files
 
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".der")
 SNIFF_MAX_BYTES = 1024 * 1024  # files of no known kind are sniffed for PEM up to this size
 _KUBECONFIG_MARKERS = (b"client-certificate-data", b"certificate-authority-data")
-# containerd's content store and snapshotters under agent/containerd hold container
-# images (millions of files, no PKI): never walked.
-_PRUNE = "io.containerd."
 _ENCRYPTED = "private key is encrypted or unsupported; it cannot be paired with its certificate"
 Gaps = Sequence[str | None]  # reasons a part of a file could not be used (None: it could)
 
 
 @dataclass
-class _Tally:
+class _Tally(WalkState):
     cert_files: int = 0
     key_files: int = 0
     ignored: int = 0
-    linked_dirs: int = 0
-    stopped: bool = False  # the entry limit was hit
     bad: list[str] = field(default_factory=list)
 
 
@@ -59,7 +55,8 @@ def read_pki(
         cluster=cluster, source="pki", origin=str(path), scanned_at=scanned_at
     )
     tally = _Tally()
-    for rel, file in _walk(root, limits, builder, tally):
+    gap = functools.partial(_gap, builder, tally)
+    for rel, file in walk_files(root, limits.max_entries, tally, gap):
         _read_file(builder, tally, rel=rel, file=file, root=root, limits=limits)
     if tally.cert_files == 0 and not tally.bad:
         raise InputError(str(path), "folder has no certificate files (.crt, .pem, .cer, .der)")
@@ -82,39 +79,6 @@ def read_pki(
 def _gap(builder: SnapshotBuilder, tally: _Tally, rel: str, reason: str) -> None:
     builder.cover(f"file:{rel}", CoverageStatus.ERROR, reason[:300])
     tally.bad.append(rel)
-
-
-def _walk(
-    root: str, limits: Limits, builder: SnapshotBuilder, tally: _Tally
-) -> Iterator[tuple[str, str]]:
-    """Yield (relative posix path, absolute path) of every file, in sorted order."""
-    # Plain strings and os.path: pathlib costs more than decoding on big folders.
-    seen = 0
-
-    def on_error(e: OSError) -> None:
-        rel = os.path.relpath(e.filename, root) if e.filename else "."
-        _gap(builder, tally, rel, f"folder cannot be listed: {e.strerror or e}")
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-        links = {n for n in dirnames if os.path.islink(os.path.join(dirpath, n))}
-        tally.linked_dirs += len(links)
-        # os.walk descends only into what is left here, in this order.
-        dirnames[:] = sorted(n for n in dirnames if n not in links and not n.startswith(_PRUNE))
-        prefix = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        for name in sorted(filenames):
-            seen += 1
-            if seen > limits.max_entries:
-                tally.stopped = True
-                return
-            rel = name if prefix == "." else f"{prefix}/{name}"
-            yield _printable(rel), os.path.join(dirpath, name)
-
-
-def _printable(rel: str) -> str:
-    """Names that are not UTF-8 arrive with surrogate escapes, which output cannot encode."""
-    if rel.isascii():
-        return rel
-    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _KIND_BY_SUFFIX = dict.fromkeys(CERT_SUFFIXES, "cert") | {
@@ -140,34 +104,9 @@ def _read_file(
     kind = _KIND_BY_SUFFIX.get(os.path.splitext(rel)[1].lower(), "other")
     named = kind in ("cert", "key", "kubeconfig")
     cap = limits.max_file_bytes if named else min(limits.max_file_bytes, SNIFF_MAX_BYTES)
-    try:
-        st = os.lstat(file)
-        if stat.S_ISLNK(st.st_mode):
-            target = os.path.realpath(file)
-            if not os.path.exists(target):
-                _skip(builder, tally, rel, named=named, why="broken symbolic link; not read")
-                return
-            if os.path.commonpath((root, target)) != root:
-                why = "symbolic link out of the folder; not read"
-                _skip(builder, tally, rel, named=named, why=why)
-                return
-            st = os.stat(target)
-        if not stat.S_ISREG(st.st_mode):  # FIFOs and devices would block or never end
-            _skip(builder, tally, rel, named=named, why="not a regular file; not read")
-            return
-        if st.st_size > cap:
-            why = f"{st.st_size} bytes is over the {cap}-byte limit"
-            _skip(builder, tally, rel, named=named, why=why)
-            return
-        with open(file, "rb") as fh:
-            data = fh.read(st.st_size + 1)
-            if len(data) > st.st_size:  # grew since stat: read on, up to the cap
-                data += fh.read(cap + 1 - len(data))
-    except OSError as e:
-        _skip(builder, tally, rel, named=named, why=f"cannot read: {e.strerror or e}")
-        return
-    if len(data) > cap:
-        _skip(builder, tally, rel, named=named, why=f"over the {cap}-byte limit")
+    data = read_contained(file, root=root, cap=cap)
+    if isinstance(data, str):
+        _skip(builder, tally, rel, named=named, why=data)
         return
     _READERS[kind](builder, tally, rel, data)
 

@@ -7,9 +7,8 @@ Everything here takes the engine explicitly; nothing is created at import time.
   SQLAlchemy (``BEGIN IMMEDIATE``), so SELECTs and DDL run inside real transactions,
   SAVEPOINTs work and concurrent writers queue (reference/libraries.md §5.3).
 - ``session_scope`` is the one place that commits: repositories never do.
-- ``upgrade`` runs ``alembic upgrade head`` on the app's engine, serialised by an advisory
-  lock on PostgreSQL (§5.2 pitfall 2), with SQLite foreign keys switched off for the
-  migration connection (§5.2 pitfall 3) and without touching logging configuration.
+- ``upgrade``, ``ensure_schema`` and the other migration functions live in
+  bot.store.migrate and are re-exported here.
 
 Other packages must not import sqlalchemy; they use the names re-exported here.
 """
@@ -24,11 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import UserError
 
 __all__ = [
+    "MIGRATION_LOCK_KEY",
+    "MIGRATION_LOCK_TIMEOUT",
     "Engine",
     "Session",
     "alembic_config",
@@ -51,11 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SCRIPT_LOCATION = "bot:migrations"
-# Key of the PostgreSQL advisory lock that serialises concurrent `upgrade head` runs
-# (several replicas starting at once). Any constant works if nothing else uses it.
-MIGRATION_LOCK_KEY = 0x5EC_B07_DB
 
 
 def masked_url(url: str | URL) -> str:
@@ -191,107 +183,6 @@ def read_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def alembic_config() -> Config:
-    """An Alembic config for the packaged migrations that never configures logging."""
-    cfg = Config()
-    cfg.set_main_option("script_location", SCRIPT_LOCATION)
-    cfg.set_main_option("path_separator", "os")
-    # There is no ini file, so env.py has nothing to hand to logging.config.fileConfig;
-    # the flag keeps it that way should one ever be set (fileConfig would reconfigure
-    # the app's logging).
-    cfg.attributes["configure_logging"] = False
-    return cfg
-
-
-@contextmanager
-def migration_connection(engine: Engine) -> Iterator[Connection]:
-    """Yield a connection in a transaction that is safe to run migrations on."""
-    with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            # Batch migrations recreate tables; referring FKs would block that. The pragma
-            # must change before the transaction starts, so it goes to the raw connection.
-            _raw_sqlite(conn, "PRAGMA foreign_keys=OFF")
-        try:
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    # Released at commit; a second replica waits here, then finds the
-                    # schema at head and does nothing.
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                    )
-                yield conn
-                if sqlite:
-                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                    if broken:
-                        raise RuntimeError(f"migration left dangling foreign keys: {broken[:5]}")
-        finally:
-            if sqlite:
-                _raw_sqlite(conn, "PRAGMA foreign_keys=ON")
-
-
-def _raw_sqlite(conn: Connection, sql: str) -> None:
-    driver_connection = conn.connection.driver_connection
-    assert driver_connection is not None
-    driver_connection.execute(sql)
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (default: the newest).
-
-    Safe across processes (advisory lock on PostgreSQL); not across threads of one
-    process, because Alembic keeps module-global state: call it once, at startup.
-    """
-    cfg = alembic_config()
-    with unavailable(engine.url), migration_connection(engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    log.info("database %s upgraded to %s", masked_url(engine.url), revision)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the database down to ``revision`` (``base`` drops everything)."""
-    cfg = alembic_config()
-    with migration_connection(engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-
-def head_revision() -> str:
-    """The revision the code needs (raises if the migration graph has several heads)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        raise RuntimeError("the migrations folder holds no revision")
-    return head
-
-
-def schema_status(engine: Engine) -> tuple[str | None, str]:
-    """Return (revision the database is at or None when empty, revision the code needs)."""
-    with unavailable(engine.url), engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current, head_revision()
-
-
-def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
-    """Make sure the schema is at head: upgrade it if allowed, else raise UserError."""
-    current, head = schema_status(engine)
-    if current == head:
-        return
-    where = masked_url(engine.url)
-    known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    if current is not None and current not in known:
-        raise UserError(
-            f"database at {where} is at revision {current}, which this version of secbot "
-            f"does not know (it needs {head}); upgrade secbot"
-        )
-    if not auto_upgrade:
-        raise UserError(
-            f"database at {where} is at revision {current or 'none'}, the code needs {head}; "
-            "run `secbot db upgrade`"
-        )
-    upgrade(engine)
-
-
 def ping(engine: Engine) -> bool:
     """Does the database answer ``SELECT 1`` now? (Readiness; never raises.)"""
     try:
@@ -300,3 +191,17 @@ def ping(engine: Engine) -> bool:
     except Exception:  # boundary: any failure means "not ready"
         return False
     return True
+
+
+# The migration functions, under the names callers have always used (db.upgrade...).
+from bot.store.migrate import (  # noqa: E402  (migrate builds on the plumbing above)
+    MIGRATION_LOCK_KEY,
+    MIGRATION_LOCK_TIMEOUT,
+    alembic_config,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    migration_connection,
+    schema_status,
+    upgrade,
+)

@@ -1,4 +1,5 @@
-"""The leader lock on PostgreSQL: a session-level advisory lock on a dedicated connection.
+"""PostgreSQL advisory locks, session-level, each on a dedicated connection: the scheduler's
+leader lock (``AdvisoryLock``) and the lock that serialises migrations (``migration_lock``).
 
 ``pg_try_advisory_lock`` is held until ``pg_advisory_unlock`` or the end of the session
 and survives COMMIT/ROLLBACK (reference/libraries.md §2.6), so it must live on a
@@ -14,6 +15,14 @@ A different replica may already hold the lock by then.
 
 SQLite has no such lock and needs none (one replica per file): ``AdvisoryLock`` refuses
 a non-PostgreSQL engine with a UserError.
+
+``migration_lock`` is what makes ``secbot db upgrade`` safe in the init containers of
+several replicas starting together: the first takes the lock and migrates, the others log
+"waiting for another migration" and wait (up to a timeout, then a UserError that says
+what to do), then find the schema at head and do nothing. The migration runs on the lock's
+own connection (db.upgrade), whose session may take the same key again (advisory locks are
+re-entrant per session: db.migration_connection's transaction lock then costs nothing).
+The lock goes at the end: unlocked, and the connection closed, which would free it anyway.
 """
 
 from __future__ import annotations
@@ -21,14 +30,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from bot.errors import UserError
 from bot.store.db import masked_url
+from bot.store.migrate import MIGRATION_LOCK_KEY
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +54,6 @@ _PSYCOPG_ARGS: dict[str, Any] = {
     "keepalives_interval": 5,
     "keepalives_count": 3,
     "tcp_user_timeout": 25_000,  # ms: unacknowledged writes give up as fast
-    "application_name": "secbot-leader-lock",
     # The server's side of the same: a replica that vanished (node lost, partition)
     # loses its session, and with it the lock, within about 25 s, not the kernel's 2 h.
     "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
@@ -121,11 +131,8 @@ class AdvisoryLock:
 
     def _connect(self) -> Connection:
         if self._engine is None:
-            self._engine = create_engine(
-                self._url,
-                poolclass=NullPool,  # the lock's session must never serve anyone else
-                isolation_level="AUTOCOMMIT",
-                connect_args=dict(_PSYCOPG_ARGS) if self._driver == "psycopg" else {},
+            self._engine = _dedicated(
+                self._url, self._driver, "secbot-leader-lock", autocommit=True
             )
         self._conn = self._engine.connect()
         return self._conn
@@ -142,3 +149,89 @@ def _one_line(e: BaseException) -> str:
     orig = getattr(e, "orig", None) or e
     lines = str(orig).strip().splitlines()
     return (lines[0] if lines else type(orig).__name__)[:200]
+
+
+def _dedicated(url: Any, driver: str, name: str, *, autocommit: bool) -> Engine:
+    """An engine whose every connection is its own session (NullPool: the lock's session
+    must never serve anyone else), named ``name`` in pg_stat_activity."""
+    args = dict(_PSYCOPG_ARGS, application_name=name) if driver == "psycopg" else {}
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        connect_args=args,
+    )
+
+
+@contextlib.contextmanager
+def migration_lock(engine: Engine, *, timeout: float) -> Iterator[Connection]:
+    """Hold the migration lock for the block, waiting up to ``timeout`` seconds for it;
+    yield its connection (PostgreSQL only) to run the migration on."""
+    dedicated = _dedicated(engine.url, engine.dialect.driver, "secbot-migration", autocommit=False)
+    try:
+        with dedicated.connect() as conn:
+            _acquire(conn, timeout=timeout, where=masked_url(engine.url))
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(SQLAlchemyError):  # gone: the session took it along
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                    conn.commit()
+    finally:
+        dedicated.dispose()
+
+
+def _acquire(conn: Connection, *, timeout: float, where: str) -> None:
+    key = {"k": MIGRATION_LOCK_KEY}
+    got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar_one()
+    conn.commit()
+    if got:
+        return
+    holder = _holder(conn)
+    log.warning(
+        "waiting for another migration to finish (%s holds PostgreSQL advisory lock %d on %s); "
+        "waiting up to %gs",
+        holder,
+        MIGRATION_LOCK_KEY,
+        where,
+        timeout,
+    )
+    try:
+        # lock_timeout bounds the wait server-side; local to this transaction, so the
+        # migration's own statements run without it.
+        conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": _ms(timeout)})
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), key)
+        conn.commit()
+    except OperationalError as e:
+        conn.rollback()
+        if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise UserError(
+            f"gave up after {timeout:g}s waiting for another migration ({holder} holds "
+            f"PostgreSQL advisory lock {MIGRATION_LOCK_KEY} on {where}); let it finish or stop "
+            "it, then run `secbot db upgrade` again (or wait longer: --lock-timeout)"
+        ) from None
+    log.info("the other migration is done; going on")
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))  # 0 would mean "wait forever"
+
+
+def _holder(conn: Connection) -> str:
+    """Who holds the migration lock: "pid 4242 (secbot-migration)", or "another session"."""
+    row = conn.execute(
+        text(
+            "SELECT l.pid, a.application_name FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid = :hi AND l.objid = :lo AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"hi": MIGRATION_LOCK_KEY >> 32, "lo": MIGRATION_LOCK_KEY & 0xFFFFFFFF},
+    ).first()
+    conn.commit()
+    if row is None:  # released in between: the wait will be short
+        return "another session"
+    return f"pid {row[0]}" + (f" ({row[1]})" if row[1] else "")

@@ -151,6 +151,7 @@ def scan_runner(settings: Settings, *, engine: Engine, routing: Routing) -> Scan
         engine=engine,
         clock=utcnow,
         routing=routing,
+        agent_namespace=settings.agent_namespace,
     )
 
 

@@ -167,7 +167,7 @@ def test_serve_answers_health_ready_and_metrics(tmp_path: Path) -> None:
         with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
             assert answer.read() == b"ok\n"
         with urllib.request.urlopen(base + "/readyz", timeout=10) as answer:
-            assert answer.read() == b"ready\n"
+            assert answer.read() == b"database: ok\nslack: off\n"
         with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
             assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
             assert b'secbot_outbox_messages{state="dead"} 0' in answer.read()

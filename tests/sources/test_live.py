@@ -242,6 +242,7 @@ def test_reads_every_subject_into_facts(tmp_path: Path) -> None:
         "api": "read",
         "credentials": "read",
         "events": "read",
+        "node-pki": "missing",
         "nodes": "read",
         "probe": "excluded",
         "rancher-settings": "read",
@@ -456,7 +457,9 @@ def test_vip_backing_secret_unknown_when_settings_are_forbidden(tmp_path: Path) 
 def test_disabled_probe_dials_nothing(tmp_path: Path) -> None:
     with FakeKubeAPI(objects=probed_cluster()) as api:
         snap = read(api, tmp_path, probe=NO_PROBE)
-        asked = api.requests_to("/api/v1/namespaces")
+        # The probe's own reads: the apiserver Endpoints and the VIP ConfigMap.
+        asked = api.requests_to("/api/v1/namespaces/default")
+        asked += api.requests_to("/api/v1/namespaces/harvester-system")
     assert snap.endpoints == ()
     assert snap.coverage_of("probe").status == CoverageStatus.EXCLUDED
     assert asked == []
