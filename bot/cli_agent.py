@@ -2,9 +2,11 @@
 
 Runs as a DaemonSet on the control-plane nodes with the PKI folder mounted read-only
 (default ``/host/var/lib/rancher/rke2/server/tls``) and publishes the certificates it
-finds (never a key) as the ConfigMap ``secbot-pki-<node>`` in the bot's namespace, every
-``--interval``, with the pod's service account (or ``--kubeconfig``/``--context`` when
-run outside a pod). ``--once`` publishes once and exits (1 when that failed);
+finds (never a key) as the ConfigMap ``secbot-pki-<node>`` in its own namespace (the pod's:
+``secbot-agent`` in the deploy manifests, where the bot looks by default), every
+``--interval`` (at most 7 days: the bot rejects a longer one), with the pod's service
+account (or ``--kubeconfig``/``--context`` when run outside a pod). ``--once`` publishes
+once and exits (1 when that failed);
 ``--print`` prints the inventory and needs no cluster. SIGTERM ends the loop with exit 0.
 Bad options are one line on stderr and exit 2.
 """
@@ -70,7 +72,7 @@ def _namespace(given: str | None) -> str:
     envvar="SECBOT_AGENT_INTERVAL",
     show_default=True,
     show_envvar=True,
-    help="Publish this often (90s, 15m, 6h, 1d).",
+    help="Publish this often (90s, 15m, 6h, 1d; at most 7d).",
 )
 @click.option("--once", is_flag=True, help="Publish once and exit.")
 @click.option(
@@ -97,6 +99,7 @@ def agent(
     from bot.agent.loop import AgentConfig
     from bot.core.durations import parse_duration
     from bot.errors import UserError
+    from bot.sources.pki_inventory import MAX_INTERVAL_SECONDS
 
     node = (node or "").strip()
     if not node:
@@ -105,6 +108,11 @@ def agent(
         every = parse_duration(interval)
     except ValueError as e:
         raise UserError(f"--interval: {e}") from None
+    if every.total_seconds() > MAX_INTERVAL_SECONDS:
+        raise UserError(
+            f"--interval: {interval[:40]!r} is over 7d, the longest the bot accepts "
+            "(it would call a longer one's inventories malformed)"
+        )
     settings = wiring.settings_for_command()
     if print_only:
         from bot.sources.pki_inventory import build_inventory

@@ -63,7 +63,7 @@ SCAN_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission("list", "settings", "management.cattle.io", why="Rancher server-url"),
     Permission(
-        "get", "settings", "harvesterhci.io", name="server-version", why="Harvester version"
+        "get", "settings", "harvesterhci.io", why="the version; /harvester get setting NAME"
     ),
 )
 # What a Rancher management cluster (clusters file ``role: rancher``) needs on top: the
@@ -112,7 +112,7 @@ def check_cluster(
     *,
     timeouts: Timeouts,
     connect: Callable[..., KubeClient] = KubeClient.connect,
-    agent_namespace: str = "secbot",
+    agent_namespace: str = "secbot-agent",  # = bot.sources.live_agent.DEFAULT_AGENT_NAMESPACE
 ) -> ClusterCheck:
     """Reachability, versions and granted permissions; never raises for the cluster's faults."""
     try:

@@ -3,20 +3,35 @@
 Nothing reads settings at import time: ``load_settings()`` is called by the composition
 root (``bot.wiring``) or the CLI command that needs them. Secrets are ``SecretStr`` so
 they never show in a repr or a log line.
+
+A ``.env`` that cannot be read (or a working directory that cannot be searched: the node
+agent runs as uid 0 without capabilities in a WORKDIR owned by another user) is skipped,
+never fatal: the settings then come from the environment alone, and ``env_file_skipped``
+says why, for a DEBUG line once logging is set up (``bot.wiring.settings_for_command``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.durations import parse_duration
 from bot.errors import UserError
 
 DEFAULT_DATABASE_URL = "sqlite:///secbot.db"
+DEFAULT_AGENT_NAMESPACE = "secbot-agent"  # = bot.sources.live_agent.DEFAULT_AGENT_NAMESPACE
 MIN_AUDIT_KEY = 32
 
 
@@ -26,6 +41,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SECBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+    _env_file_skipped: str | None = PrivateAttr(default=None)
 
     database_url: SecretStr = Field(
         default=SecretStr(DEFAULT_DATABASE_URL),
@@ -124,10 +140,15 @@ class Settings(BaseSettings):
         description="clusters-file entry whose API holds the Lease (default: in-cluster)",
     )
     agent_namespace: str = Field(
-        default="secbot",
+        default=DEFAULT_AGENT_NAMESPACE,
         description="namespace where `secbot agent` publishes the node PKI inventories "
         "(ConfigMaps); the live scan lists them there",
     )
+
+    @property
+    def env_file_skipped(self) -> str | None:
+        """Why the .env file was not read (None: read, or there was none)."""
+        return self._env_file_skipped
 
     @property
     def scan_interval_delta(self) -> timedelta:
@@ -152,8 +173,6 @@ class Settings(BaseSettings):
     @field_validator("digest_at")
     @classmethod
     def _clock_time(cls, value: str) -> str:
-        import re
-
         match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value.strip())
         if match is None:
             raise ValueError(f"{value!r} is not a time of day like 09:00 (24-hour HH:MM)")
@@ -162,8 +181,6 @@ class Settings(BaseSettings):
     @field_validator("alert_channel", "digest_channel", "approval_channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        import re
-
         if value is None or not value.strip():
             return None
         value = value.strip()
@@ -194,8 +211,6 @@ class Settings(BaseSettings):
     @field_validator("leader_lease")
     @classmethod
     def _lease(cls, value: str) -> str:
-        import re
-
         if not re.fullmatch(
             r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", value
         ):
@@ -205,8 +220,6 @@ class Settings(BaseSettings):
     @field_validator("agent_namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        import re
-
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value.strip()):
             raise ValueError(f"{value!r} is not a namespace name (lower-case letters, digits, -)")
         return value.strip()
@@ -228,8 +241,6 @@ class Settings(BaseSettings):
     @field_validator("operators", "approvers")
     @classmethod
     def _slack_ids(cls, value: str) -> str:
-        import re
-
         for part in (p.strip() for p in value.split(",")):
             if part and not re.fullmatch(r"[UWS][A-Z0-9]{2,20}", part):
                 raise ValueError(
@@ -253,9 +264,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment and .env; bad values become one UserError line."""
+    """Read settings from the environment and .env; bad values become one UserError line.
+    A .env that cannot be read is skipped (module docstring)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        try:
+            return Settings(**overrides)  # type: ignore[arg-type]
+        except OSError as e:  # only the .env reading does I/O here
+            settings = Settings(**{**overrides, "_env_file": None})  # type: ignore[arg-type]
+            settings._env_file_skipped = _why_skipped(e, overrides.get("_env_file", ".env"))
+            return settings
+    except UnicodeDecodeError:
+        raise UserError(
+            "the .env file is not UTF-8 text; fix or remove it (or set the variables in "
+            "the environment) and retry"
+        ) from None
     except ValidationError as e:
         first = e.errors()[0]
         field_name = str(first["loc"][0]) if first["loc"] else ""
@@ -265,3 +287,10 @@ def load_settings(**overrides: object) -> Settings:
             else ("SECBOT_" + field_name.upper() if field_name else "settings")
         )
         raise UserError(f"{name}: {first['msg']}; fix the variable or .env and retry") from None
+
+
+def _why_skipped(error: OSError, env_file: object) -> str:
+    named = error.filename if error.filename is not None else env_file
+    where = os.fsdecode(named) if isinstance(named, str | bytes | os.PathLike) else ".env"
+    why = error.strerror or type(error).__name__
+    return f"cannot read the env file {where!r} ({why}); using the environment only"

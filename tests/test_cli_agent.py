@@ -80,6 +80,8 @@ def test_print_needs_no_cluster_and_shows_certificates_only(
         (["--node", "n", "--interval", "soon"], {}, "--interval: 'soon' is not a duration"),
         (["--node", "n", "--interval", "0m"], {}, "--interval: '0m': the duration must be"),
         (["--node", "n"], {"SECBOT_AGENT_INTERVAL": "6x"}, "--interval: '6x' is not a duration"),
+        (["--node", "n", "--interval", "8d"], {}, "--interval: '8d' is over 7d, the longest"),
+        (["--node", "n", "--interval", "9999999w"], {}, "is over 7d, the longest the bot"),
         (["--node", "n"], {}, "no namespace to publish in: give --namespace or set POD_NAMESPACE"),
         (["--node", "n", "--namespace", "Bad_NS"], {}, "--namespace 'Bad_NS' is not a"),
         (["--node", "n"], {"POD_NAMESPACE": "x" * 70}, "--namespace 'xxxx"),

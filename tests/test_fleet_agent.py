@@ -105,7 +105,7 @@ def test_an_absent_agent_never_resolves_a_finding(engine: Engine, tmp_path: Path
         assert open_keys(engine) == [APISERVER]
 
         # ... its ConfigMap is deleted ...
-        assert api.remove("v1", "ConfigMap", NAME, "secbot")
+        assert api.remove("v1", "ConfigMap", NAME, "secbot-agent")  # the default namespace
         gone = cluster.scan(engine, later + timedelta(hours=1))
         assert gone.run.snapshot.coverage_of("node-pki").status.value == "missing"
         assert resolved(gone) == []

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.agent.publish import DocumentTooLarge, Published, configmap_name, publish
+from bot.agent.publish import DocumentTooLarge, Published, publish
 from bot.errors import BotError
 from bot.kube.errors import scrub
-from bot.sources.pki_inventory import build_inventory
+from bot.sources.pki_inventory import build_inventory, configmap_name
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient

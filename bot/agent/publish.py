@@ -1,6 +1,7 @@
-"""Publish one node's PKI inventory as its ConfigMap in the bot's namespace.
+"""Publish one node's PKI inventory as its ConfigMap in the agent's namespace.
 
-The ConfigMap is ``secbot-pki-<node>`` (``configmap_name``: a DNS-1123 label),
+The ConfigMap is ``secbot-pki-<node>`` (``configmap_name``, defined with the document in
+bot.sources.pki_inventory so the reader checks the same name: a DNS-1123 label),
 labelled ``app.kubernetes.io/name=secbot`` and ``app.kubernetes.io/component=pki-inventory``
 (what the live source selects), annotated ``secbot.io/node=<node>``, with the document
 under ``inventory.json``. It is created, or (409: it exists) read and replaced with the
@@ -16,16 +17,14 @@ server/tls folder makes about 60 KiB.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import BotError
 from bot.kube.errors import KubeConflict, KubeNotFound
-from bot.sources.pki_inventory import COMPONENT_LABEL, DATA_KEY, NODE_ANNOTATION
+from bot.sources.pki_inventory import COMPONENT_LABEL, DATA_KEY, NODE_ANNOTATION, configmap_name
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient
@@ -33,20 +32,6 @@ if TYPE_CHECKING:
 MAX_DOCUMENT_BYTES = 900 * 1024
 FIELD_MANAGER = "secbot-agent"
 NAME_LABEL = ("app.kubernetes.io/name", "secbot")
-PREFIX = "secbot-pki-"
-MAX_NAME = 63  # a DNS-1123 label: valid as a ConfigMap name and anywhere else
-_NAME_CHARS = re.compile(r"[^a-z0-9.-]+")
-
-
-def configmap_name(node: str) -> str:
-    """``secbot-pki-<node>`` as a valid DNS-1123 label; a node name that had to be changed
-    (too long, odd characters) gets a short hash so two nodes never share a name."""
-    clean = _NAME_CHARS.sub("-", node.lower()).strip("-.")
-    name = PREFIX + clean
-    if clean == node and len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(node.encode()).hexdigest()[:10]
-    return f"{name[: MAX_NAME - 11].rstrip('-.')}-{digest}"
 
 
 class DocumentTooLarge(BotError):

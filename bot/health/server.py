@@ -1,9 +1,11 @@
 """``/healthz``, ``/readyz`` and ``/metrics`` on their own port (SECBOT_HEALTH_PORT).
 
 - ``/healthz``: 200 while the process serves HTTP at all (liveness);
-- ``/readyz``: one line per check, ``database: ok`` first (``SELECT 1``), then the named
-  checks the composition root hands in (``slack: ok (socket mode)``, ``slack: off``...);
-  200 when every line is ok, else 503 with the same lines, so the reason is in the body;
+- ``/readyz``: one line per check, ``database: ok`` first (``SELECT 1``: one ping at a
+  time, reused for 2 s, a probe waits at most 3 s for it: bot.health.database), then the
+  named checks the composition root hands in (``slack: ok (socket mode)``, ``slack:
+  off``...); 200 when every line is ok, else 503 with the same lines, so the reason is in
+  the body;
 - ``/metrics``: the Prometheus exposition of bot.health.metrics.
 
 A check is a plain callable returning ``(ok, detail)``: this package knows nothing about
@@ -13,7 +15,9 @@ that raises counts as not ready; its exception type is shown, never its message 
 could carry a URL or a token) nor a traceback.
 
 A stdlib ThreadingHTTPServer on a daemon thread: nothing here may hold up the bot, and a
-slow scrape holds only its own thread. Errors answer 500 with an error id, never a trace.
+slow scrape holds only its own thread. A client that connects and then says nothing is
+dropped after ``request_timeout`` (10 s), so idle connections cannot pin threads. Errors
+answer 500 with an error id, never a trace.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.health.database import PATIENCE, DatabaseCheck
 from bot.health.metrics import CONTENT_TYPE, render
 from bot.store.db import Engine, ping
 
@@ -34,6 +40,7 @@ Check = Callable[[], tuple[bool, str]]
 """A readiness check: ``(ok, detail)``; detail is one short line such as ``ok`` or ``off``."""
 
 DATABASE = "database"
+REQUEST_TIMEOUT = 10.0  # seconds a connection may sit idle (or trickle) before it is dropped
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -61,8 +68,15 @@ class HealthServer:
         host: str,
         port: int,
         checks: Mapping[str, Check] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        database_patience: float = PATIENCE,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self._engine = engine
+        self._database = DatabaseCheck(
+            lambda: ping(engine), clock=clock, patience=database_patience
+        )
+        self.request_timeout = request_timeout
         self._checks: dict[str, Check] = {}
         self._checks_lock = threading.Lock()
         for name, check in (checks or {}).items():
@@ -70,6 +84,8 @@ class HealthServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = request_timeout  # socket timeout: an idle client is dropped
+
             def do_GET(self) -> None:
                 outer._answer(self)
 
@@ -106,8 +122,7 @@ class HealthServer:
         """(ready, one line per check: ``database: ok``, ``slack: off``...)."""
         with self._checks_lock:
             checks = list(self._checks.items())
-        db_ok = ping(self._engine)
-        results = [(db_ok, f"{DATABASE}: {'ok' if db_ok else 'unreachable'}")]
+        results = [_line(DATABASE, self._database)]
         results += [_line(name, check) for name, check in checks]
         return all(ok for ok, _ in results), [line for _, line in results]
 

@@ -1,17 +1,27 @@
 """The live source's reading of the node agent's PKI inventories (coverage ``node-pki``).
 
-``secbot agent`` publishes one ConfigMap per control-plane node in the bot's namespace
-(``bot.sources.pki_inventory``); this lists them (label
-``app.kubernetes.io/component=pki-inventory``) and turns each fresh inventory's certificates
-into CertInfo at ``File <node>/<path>[i]``: the PKI folder source's ``File <path>[i]`` with
-the node in front, so the certificate checks judge them like PKI files and RKE2 leaf files
-are offered the RKE2 rotation. Unreadable files are coverage ``file:<node>/<path>`` ERROR.
+``secbot agent`` publishes one ConfigMap per control-plane node in the agent's namespace
+(``secbot-agent`` by default: SECBOT_AGENT_NAMESPACE; ``bot.sources.pki_inventory``); this
+lists them (label ``app.kubernetes.io/component=pki-inventory``) and turns each fresh
+inventory's certificates into CertInfo at ``File <node>/<path>[i]``: the PKI folder source's
+``File <path>[i]`` with the node in front, so the certificate checks judge them like PKI
+files and RKE2 leaf files are offered the RKE2 rotation. Unreadable files are coverage
+``file:<node>/<path>`` ERROR.
+
+A ConfigMap is only believed when it is what the agent on that node would have written
+(``bot.sources.live_agent_claims``): named ``configmap_name(node)`` for the node in the
+document, annotated with that node, not dated in the future. Two ConfigMaps claiming one
+node make that node's inventory unusable (never newest-wins: the newest may be the forgery).
+Whatever one ConfigMap holds, it can only make its node's inventory "malformed": nothing
+in it can raise out of ``read_node_pki`` and lose the other nodes.
 
 Exactly one verdict for ``node-pki``: READ; PARTIAL when an inventory is stale (older than
 ``max(3 x interval, interval + 15 min)`` at the scan time: the agent is gone, and its
-certificates are not used because they may have been renewed since), malformed, reports
-unreadable files, or when a control-plane node has none; MISSING when there is no
-inventory at all; FORBIDDEN (401/403) or ERROR when the list fails.
+certificates are not used because they may have been renewed since), malformed, claimed
+twice, incomplete (unreadable files, a folder not wholly read, entries dropped, or no
+certificate at all: an empty inventory is a wrong mount, not a healthy node), or when a
+control-plane node has none; MISSING when there is no inventory at all; FORBIDDEN
+(401/403) or ERROR when the list fails.
 
 Findings must not resolve because the agent went away (bot.findings.lifecycle resolves a
 ``File`` finding unless its ``file:<name>`` coverage is ERROR): ``held`` names the files of
@@ -22,48 +32,29 @@ complete inventory gets that ERROR coverage, so the finding stays open.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bot.core.certs import CertInfo
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageStatus
 from bot.kube.errors import KubeError, KubeForbidden, KubeUnauthorized
 from bot.sources.builder import SnapshotBuilder
-from bot.sources.pki_inventory import (
-    COMPONENT_LABEL,
-    DATA_KEY,
-    NODE_ANNOTATION,
-    Inventory,
-    InventoryError,
-    cert_of,
-    parse_inventory,
-)
+from bot.sources.live_agent_claims import Read, read_claims
+from bot.sources.pki_inventory import COMPONENT_LABEL
+from bot.sources.pki_inventory_read import Inventory, cert_of
 
 if TYPE_CHECKING:
     from bot.kube.client import KubeClient
 
-DEFAULT_AGENT_NAMESPACE = "secbot"
+DEFAULT_AGENT_NAMESPACE = "secbot-agent"
 SUBJECT = "node-pki"
 SELECTOR = f"{COMPONENT_LABEL[0]}={COMPONENT_LABEL[1]}"
 CONTROL_PLANE_ROLES = frozenset({"control-plane", "master"})
 GRACE = timedelta(minutes=15)
 MAX_LISTED = 10
 DEPLOY_HINT = "run the node agent (secbot agent) on the control-plane nodes: see deploy/README.md"
-
-
-@dataclass
-class _Read:
-    """What the inventories of one cluster gave."""
-
-    namespace: str
-    count: int = 0  # ConfigMaps listed
-    certificates: int = 0
-    fresh: dict[str, Inventory] = field(default_factory=dict)
-    complete: set[str] = field(default_factory=set)  # fresh, and the whole folder was read
-    unusable: dict[str, str] = field(default_factory=dict)  # node -> why not used
-    issues: list[str] = field(default_factory=list)  # for the PARTIAL detail
 
 
 def _plural(n: int, word: str) -> str:
@@ -86,16 +77,14 @@ def read_node_pki(
     client: KubeClient, builder: SnapshotBuilder, *, namespace: str, held: Collection[str] = ()
 ) -> None:
     """List the inventories, take the fresh ones' certificates, record ``node-pki``."""
-    read = _Read(namespace)
+    read = Read(namespace)
     what = f"list configmaps in namespace {namespace}"
     try:
-        items = client.list(
-            api_version="v1", kind="ConfigMap", namespace=namespace, label_selector=SELECTOR
+        items = list(
+            client.list(
+                api_version="v1", kind="ConfigMap", namespace=namespace, label_selector=SELECTOR
+            )
         )
-        found: dict[str, tuple[Inventory, str]] = {}
-        for item in items:
-            read.count += 1
-            _inventory_of(read, item, found)
     except (KubeUnauthorized, KubeForbidden) as e:
         builder.cover(SUBJECT, CoverageStatus.FORBIDDEN, f"cannot {what}: {e}")
         _hold(builder, held, read, f"inventories could not be listed ({what}: forbidden)")
@@ -104,13 +93,23 @@ def read_node_pki(
         builder.cover(SUBJECT, CoverageStatus.ERROR, f"cannot {what}: {e}")
         _hold(builder, held, read, "inventories could not be listed")
         return
+    read.count = len(items)
     if read.count == 0:
-        detail = f"no PKI inventories in namespace {namespace} ({SELECTOR}); {DEPLOY_HINT}"
+        detail = (
+            f"no PKI inventories in namespace {namespace} ({SELECTOR}); {DEPLOY_HINT}; "
+            "if the agent publishes elsewhere, set SECBOT_AGENT_NAMESPACE to its namespace"
+        )
         builder.cover(SUBJECT, CoverageStatus.MISSING, detail)
         _hold(builder, held, read, "no inventory from this node")
         return
-    for _node, (inventory, name) in sorted(found.items()):
-        _judge(builder, read, inventory, name)
+    for inventory, name in read_claims(read, items, scanned_at=builder.scanned_at):
+        try:
+            _judge(builder, read, inventory, name)
+        except Exception as e:  # boundary: one hostile ConfigMap must not lose the scan
+            node = inventory.node
+            why = f"cannot be read ({type(e).__name__})"
+            read.issues.append(f"ConfigMap {name} (node {node}) is malformed: {why}")
+            read.unusable[node] = f"its inventory ConfigMap {name} is malformed"
     _missing_nodes(builder, read)
     summary = f"{_plural(read.certificates, 'certificate')} from {_plural(len(read.fresh), 'node')}"
     if read.issues:
@@ -123,47 +122,15 @@ def read_node_pki(
     _hold(builder, held, read, "no current inventory")
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _inventory_of(
-    read: _Read, item: Mapping[str, Any], found: dict[str, tuple[Inventory, str]]
-) -> None:
-    """Parse one ConfigMap into ``found`` (node -> newest inventory, ConfigMap name)."""
-    meta = _mapping(item.get("metadata"))
-    name = f"{read.namespace}/{meta.get('name') or '?'}"
-    data = _mapping(item.get("data"))
-    annotations = _mapping(meta.get("annotations"))
-    claimed = annotations.get(NODE_ANNOTATION)
-    try:
-        text = data.get(DATA_KEY)
-        if not isinstance(text, str):
-            raise InventoryError(f"no {DATA_KEY} key")
-        inventory = parse_inventory(text)
-        if claimed is not None and claimed != inventory.node:
-            raise InventoryError(f"annotation {NODE_ANNOTATION} does not name the node")
-    except InventoryError as e:
-        read.issues.append(f"ConfigMap {name} is malformed: {e}")
-        if isinstance(claimed, str) and claimed:
-            read.unusable.setdefault(claimed, f"its inventory ConfigMap {name} is malformed")
-        return
-    before = found.get(inventory.node)
-    if before is not None:
-        older, newer = sorted((before, (inventory, name)), key=lambda f: f[0].updated_at)
-        read.issues.append(f"node {inventory.node} has two inventories; {older[1]} is ignored")
-        found[inventory.node] = newer
-    else:
-        found[inventory.node] = (inventory, name)
-
-
 def _gone(builder: SnapshotBuilder, node: str) -> bool:
     """Is ``node`` known not to be a node of the cluster (any more)?"""
     nodes = builder.coverage.get("nodes")
     return nodes is not None and nodes.usable and node not in builder.nodes
 
 
-def _judge(builder: SnapshotBuilder, read: _Read, inventory: Inventory, name: str) -> None:
+def _judge(builder: SnapshotBuilder, read: Read, inventory: Inventory, name: str) -> None:
+    """Take one inventory. Everything is worked out first and applied at the end, so an
+    exception half-way leaves nothing of this inventory behind."""
     node = inventory.node
     age = builder.scanned_at - inventory.updated_at
     if age > _limit(inventory):
@@ -177,37 +144,48 @@ def _judge(builder: SnapshotBuilder, read: _Read, inventory: Inventory, name: st
         )
         read.unusable[node] = f"stale inventory ({_age(age)} old)"
         return
-    read.unusable.pop(node, None)  # a malformed duplicate does not count against it
-    read.fresh[node] = inventory
+    taken: list[CertInfo] = []
+    gaps: dict[str, str] = {}  # file -> why it is ERROR
     bad = list(inventory.errors)
     for entry in inventory.certificates:
         where = ResourceRef("File", f"{node}/{entry.file}", field=f"[{entry.index}]")
         info = cert_of(entry, location=where, group=f"{node}/{os.path.splitext(entry.file)[0]}")
         if isinstance(info, str):
             bad.append(f"{entry.file}[{entry.index}]: {info}")
-            builder.cover(f"file:{node}/{entry.file}", CoverageStatus.ERROR, info)
+            gaps.setdefault(entry.file, info)
         else:
-            builder.certificates.append(info)
-            read.certificates += 1
-    if bad:
-        read.issues.append(f"{node}: inventory entries unusable: {', '.join(bad[:3])}")
-    unread = [f for f, _ in inventory.problems if f != "."]
-    for file, reason in inventory.problems:
-        if file != ".":
-            builder.cover(f"file:{node}/{file}", CoverageStatus.ERROR, reason)
+            taken.append(info)
+    issues = [f"{node}: inventory entries unusable: {', '.join(bad[:3])}"] if bad else []
+    unread = [(f, why) for f, why in inventory.problems if f != "."]
+    for file, reason in unread:
+        gaps.setdefault(file, reason)
     if unread:
-        read.issues.append(
-            f"{node}: {_plural(len(unread), 'file')} unreadable: {', '.join(unread[:5])}"
-        )
+        listed = ", ".join(f for f, _ in unread[:5])
+        issues.append(f"{node}: {_plural(len(unread), 'file')} unreadable: {listed}")
+    # Not complete: the folder itself was not (wholly) read, entries were dropped, or there
+    # is no certificate at all. What is missing is unknown: held files stay held.
     whole = [reason for file, reason in inventory.problems if file == "."]
-    if whole:  # the folder itself was not (completely) read: what is missing is unknown
-        read.issues.append(f"{node}: {'; '.join(whole)}")
-        read.unusable[node] = f"incomplete inventory ({whole[0]})"
-    else:
+    if whole:
+        issues.append(f"{node}: {'; '.join(whole)}")
+    elif not taken:
+        issues.append(f"{node}: the inventory has no certificate (is the agent's --pki-dir right?)")
+    incomplete = whole[0] if whole else ("no certificate" if not taken else None)
+    if inventory.errors and incomplete is None:
+        incomplete = "entries dropped as malformed"
+    # Apply.
+    builder.certificates.extend(taken)
+    read.certificates += len(taken)
+    for file, why in gaps.items():
+        builder.cover(f"file:{node}/{file}", CoverageStatus.ERROR, why)
+    read.issues.extend(issues)
+    read.fresh[node] = inventory
+    if incomplete is None:
         read.complete.add(node)
+    else:
+        read.unusable[node] = f"incomplete inventory ({incomplete})"
 
 
-def _missing_nodes(builder: SnapshotBuilder, read: _Read) -> None:
+def _missing_nodes(builder: SnapshotBuilder, read: Read) -> None:
     """Control-plane nodes without any inventory: the agent is not running there."""
     nodes = builder.coverage.get("nodes")
     if nodes is None or not nodes.usable:
@@ -221,7 +199,7 @@ def _missing_nodes(builder: SnapshotBuilder, read: _Read) -> None:
             read.unusable[node.name] = "no inventory from this node"
 
 
-def _hold(builder: SnapshotBuilder, held: Collection[str], read: _Read, default: str) -> None:
+def _hold(builder: SnapshotBuilder, held: Collection[str], read: Read, default: str) -> None:
     """Mark the files of open findings that this scan could not re-read (module docstring)."""
     for name in sorted(set(held)):
         node, _, file = name.partition("/")

@@ -3,27 +3,30 @@ by the live source. RKE2's certificate files under ``/var/lib/rancher/rke2/serve
 not served by the Kubernetes API (reference/harvester.md §3.1): ``secbot agent`` reads them
 on each control-plane node and publishes this document in a ConfigMap (``bot.agent``).
 
+The ConfigMap's shape is defined here, for both sides (the reader may not import
+``bot.agent``): its name ``configmap_name(node)``, its data key, label and annotation.
+
 Encode (``build_inventory``): only files named like certificates (``.crt .pem .cer .der``)
 are opened; ``*.key`` and every other file are counted, never opened. The folder is walked
 like the PKI folder source walks it (``bot.sources.pki_walk``: sorted, no symlinked folders,
 no symbolic link out of the folder). Only CERTIFICATE material is published: each
 certificate is parsed and written again as PEM from its own DER, never copied from the file,
 so a ``.pem`` that also holds a private key publishes no byte of the key. Whatever cannot be
-read becomes a ``problems`` entry; building never raises.
+read becomes a ``problems`` entry; building never raises. A folder without any certificate
+is a folder-level problem too (the mount points at the wrong folder): an empty inventory
+must never look like a healthy node.
 
-Decode (``parse_inventory``, ``cert_of``): every field is checked (InventoryError), and each
-certificate is decoded again from its PEM and checked against its published fingerprint.
+Decode: ``bot.sources.pki_inventory_read``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
+import hashlib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,14 +43,28 @@ SCHEMA = "secbot.pki-inventory/v1"
 DATA_KEY = "inventory.json"
 COMPONENT_LABEL = ("app.kubernetes.io/component", "pki-inventory")
 NODE_ANNOTATION = "secbot.io/node"
+PREFIX = "secbot-pki-"  # the ConfigMap's name: PREFIX + node (configmap_name)
+MAX_NAME = 63  # a DNS-1123 label: valid as a ConfigMap name and anywhere else
+RKE2_TLS = "/var/lib/rancher/rke2/server/tls"
 MAX_CERT_FILE_BYTES = 1024 * 1024  # RKE2's certificate files are a few KiB
 MAX_ENTRIES = 20_000
+MAX_INTERVAL_SECONDS = 7 * 24 * 3600  # a longer intervalSeconds is a malformed inventory
 MAX_DOCUMENT_CHARS = 2 * 1024 * 1024  # a ConfigMap holds at most 1 MiB; read no more
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 _KEY = "key"  # _parse's answer for DER that is a private key
 _BROKEN = "incomplete certificate block (BEGIN and END lines) or not base64"
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-_NODE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a Kubernetes node name
+_NAME_CHARS = re.compile(r"[^a-z0-9.-]+")
+
+
+def configmap_name(node: str) -> str:
+    """``secbot-pki-<node>`` as a valid DNS-1123 label; a node name that had to be changed
+    (too long, odd characters) gets a short hash so two nodes never share a name."""
+    clean = _NAME_CHARS.sub("-", node.lower()).strip("-.")
+    name = PREFIX + clean
+    if clean == node and len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(node.encode()).hexdigest()[:10]
+    return f"{name[: MAX_NAME - 11].rstrip('-.')}-{digest}"
 
 
 def rfc3339(at: datetime) -> str:
@@ -104,6 +121,8 @@ def build_inventory(
         out.other += out.linked_dirs
         if out.stopped:
             out.problem(".", f"stopped after {max_entries} files (entry limit)")
+        if not out.certificates:  # a wrong mount, not a node without certificates
+            out.problem(".", f"no certificate files under {root}: is this {RKE2_TLS}?")
     return {
         "schema": SCHEMA,
         "node": node,
@@ -189,111 +208,3 @@ def _read_certificates(out: _Build, rel: str, data: bytes) -> None:
                 "pem": pem_of(block),  # from the DER: never text copied from the file
             }
         )
-
-
-# -- decode ------------------------------------------------------------------------------------
-class InventoryError(ValueError):
-    """A document that is not a usable inventory; the message is one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryCert:
-    file: str
-    index: int
-    fingerprint: str
-    pem: str
-
-
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    """A parsed inventory; ``errors`` are its entries that were malformed (and dropped)."""
-
-    node: str
-    updated_at: datetime
-    interval_seconds: int
-    certificates: tuple[InventoryCert, ...]
-    problems: tuple[tuple[str, str], ...]  # (file, reason) as the agent reported them
-    errors: tuple[str, ...] = ()
-
-
-def _text(doc: Mapping[str, Any], key: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str) or not value:
-        raise InventoryError(f"{key} is missing or not a string")
-    return value
-
-
-def _int(doc: Mapping[str, Any], key: str, *, least: int) -> int:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InventoryError(f"{key} is missing or not a whole number >= {least}")
-    return value
-
-
-def _entry(raw: Any) -> InventoryCert:
-    if not isinstance(raw, Mapping):
-        raise InventoryError("not an object")
-    fingerprint, file = _text(raw, "fingerprint"), _text(raw, "file")
-    if not _FINGERPRINT.fullmatch(fingerprint):
-        raise InventoryError("fingerprint is not 64 hex digits")
-    if file.startswith("/") or ".." in file.split("/"):
-        raise InventoryError("file is not a path inside the folder")
-    return InventoryCert(file, _int(raw, "index", least=0), fingerprint, _text(raw, "pem"))
-
-
-def parse_inventory(text: str) -> Inventory:
-    """The inventory in ``text``; InventoryError (one line) when it is not one."""
-    if len(text) > MAX_DOCUMENT_CHARS:
-        raise InventoryError(f"document is over {MAX_DOCUMENT_CHARS} characters")
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise InventoryError(f"not JSON: {str(e)[:120]}") from None
-    if not isinstance(doc, Mapping):
-        raise InventoryError("not a JSON object")
-    if doc.get("schema") != SCHEMA:
-        raise InventoryError(f"schema is {str(doc.get('schema'))[:60]!r}, expected {SCHEMA}")
-    if not _NODE.fullmatch(node := _text(doc, "node")):
-        raise InventoryError(f"node {node[:60]!r} is not a Kubernetes node name")
-    try:
-        updated = datetime.fromisoformat(_text(doc, "updatedAt").replace("Z", "+00:00"))
-    except ValueError:
-        raise InventoryError("updatedAt is not an RFC 3339 time") from None
-    if updated.tzinfo is None:
-        raise InventoryError("updatedAt has no time zone")
-    entries, problems, errors = doc.get("certificates"), doc.get("problems"), []
-    if not isinstance(entries, list) or not isinstance(problems, list):
-        raise InventoryError("certificates or problems is not a list")
-    found = []
-    for i, raw in enumerate(entries):
-        try:
-            found.append(_entry(raw))
-        except InventoryError as e:
-            errors.append(f"certificates[{i}]: {e}")
-    reported = tuple(
-        (str(p.get("file") or "."), str(p.get("reason") or "unreadable")[:300])
-        for p in problems
-        if isinstance(p, Mapping)
-    )
-    return Inventory(
-        node=node,
-        updated_at=updated.astimezone(UTC),
-        interval_seconds=_int(doc, "intervalSeconds", least=1),
-        certificates=tuple(found),
-        problems=reported,
-        errors=tuple(errors),
-    )
-
-
-def cert_of(entry: InventoryCert, *, location: ResourceRef, group: str) -> CertInfo | str:
-    """The CertInfo of one published certificate at ``location``, or why it is unusable."""
-    if "PRIVATE KEY" in entry.pem:
-        return "holds a private key block; ignored"
-    decoded = certs.decode(entry.pem.encode("utf-8", "replace"), location=location, group=group)
-    if decoded.problems or decoded.keys or len(decoded.certs) != 1:
-        why = decoded.problems[0].reason if decoded.problems else "not exactly one certificate"
-        return f"pem: {why}"
-    info = decoded.certs[0]
-    if info.sha256 != entry.fingerprint:
-        return "fingerprint does not match the pem"
-    return replace(info, location=location, index=entry.index)

@@ -33,6 +33,7 @@ from bot.errors import UserError
 __all__ = [
     "MIGRATION_LOCK_KEY",
     "MIGRATION_LOCK_TIMEOUT",
+    "PSYCOPG_CONNECT_ARGS",
     "Engine",
     "Session",
     "alembic_config",
@@ -48,6 +49,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# libpq options of the main pool (bot.store.lock uses the same for its own connections):
+# notice a dead peer (a half-open connection) within about 25 s, not the kernel's 2 hours.
+# Only client-side settings: a PgBouncer in front would refuse a startup ``options``.
+PSYCOPG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 25_000,  # ms: unacknowledged writes give up as fast
+}
+PING_STATEMENT_TIMEOUT_MS = 2000
 
 
 def masked_url(url: str | URL) -> str:
@@ -74,7 +88,10 @@ def make_engine(url: str) -> Engine:
     elif parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
         if parsed.get_driver_name() == "psycopg":
-            kwargs["connect_args"] = {"connect_timeout": 10}
+            # What the URL sets itself (?connect_timeout=2) wins over these defaults.
+            kwargs["connect_args"] = {
+                k: v for k, v in PSYCOPG_CONNECT_ARGS.items() if k not in parsed.query
+            }
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError as e:
@@ -184,9 +201,18 @@ def read_scope(engine: Engine) -> Iterator[Session]:
 
 
 def ping(engine: Engine) -> bool:
-    """Does the database answer ``SELECT 1`` now? (Readiness; never raises.)"""
+    """Does the database answer ``SELECT 1`` now? (Readiness; never raises.)
+
+    It bounds itself where it can: on PostgreSQL the statement may run at most
+    ``PING_STATEMENT_TIMEOUT_MS`` (``SET LOCAL``: this transaction only) and a dead peer is
+    noticed through the pool's keepalives (``PSYCOPG_CONNECT_ARGS``); on SQLite it is a
+    read-only unit (a deferred BEGIN), so it never queues behind a writer's lock. Callers
+    still must not call it from many threads at once (bot.health.database: single flight).
+    """
     try:
-        with engine.connect() as conn:
+        with engine.execution_options(secbot_read_only=True).connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {PING_STATEMENT_TIMEOUT_MS}")
             conn.exec_driver_sql("SELECT 1")
     except Exception:  # boundary: any failure means "not ready"
         return False

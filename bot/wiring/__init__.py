@@ -28,11 +28,16 @@ if TYPE_CHECKING:
 
 
 def settings_for_command(**overrides: object) -> Settings:
-    """Load settings (UserError on bad values) and send logs to stderr at their level."""
+    """Load settings (UserError on bad values) and send logs to stderr at their level.
+    A .env that could not be read was skipped: said at DEBUG, now that logging is set up."""
+    import logging
+
     from bot.logctx import configure
 
     settings = load_settings(**overrides)
     configure(settings.log_level, settings.log_format)
+    if settings.env_file_skipped:
+        logging.getLogger("bot.config").debug("settings: %s", settings.env_file_skipped)
     return settings
 
 

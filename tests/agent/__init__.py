@@ -101,7 +101,12 @@ def rke2_folder(
 
 
 def inventory_configmap(
-    root: Path, node: str, *, updated: datetime, interval: int = 3600, namespace: str = "secbot"
+    root: Path,
+    node: str,
+    *,
+    updated: datetime,
+    interval: int = 3600,
+    namespace: str = "secbot-agent",
 ) -> dict[str, Any]:
     """The ConfigMap the agent on ``node`` would have published at ``updated``."""
     doc = build_inventory(root, node=node, now=updated, interval_seconds=interval)

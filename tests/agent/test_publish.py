@@ -13,19 +13,15 @@ from typing import Any
 
 import pytest
 
-from bot.agent.publish import (
-    MAX_DOCUMENT_BYTES,
-    DocumentTooLarge,
-    configmap,
-    configmap_name,
-    publish,
-)
+from bot.agent import publish as publish_module
+from bot.agent.publish import MAX_DOCUMENT_BYTES, DocumentTooLarge, configmap, publish
 from bot.kube.client import KubeClient, KubeTarget, Timeouts
 from bot.kube.errors import KubeConflict, KubeForbidden
-from bot.sources.pki_inventory import build_inventory
+from bot.sources.live_agent_claims import Read, read_claims
+from bot.sources.pki_inventory import build_inventory, configmap_name
 from tests.agent import Folder, rke2_folder
 from tests.fakes.kube_api import FakeKubeAPI
-from tests.sources import at
+from tests.sources import NOW, at
 
 FAST = Timeouts(connect=2, read=5, retries=0)
 CM = "/api/v1/namespaces/secbot/configmaps"
@@ -165,3 +161,13 @@ def test_long_or_odd_node_names_get_a_hash() -> None:
     assert len(set(names)) == 4
     assert names[0].startswith("secbot-pki-nnnn") and len(names[0]) == 63
     assert names[2].startswith("secbot-pki-node-one-") and names[3] == "secbot-pki-node-one"
+
+
+def test_the_reader_believes_what_the_agent_publishes(folder: Folder) -> None:
+    # One definition of the name for both sides (the reader may not import bot.agent).
+    assert publish_module.configmap_name is configmap_name
+    for node in ("node-1", "n" * 80, "node.example.com"):
+        document = build_inventory(folder.root, node=node, now=NOW, interval_seconds=3600)
+        read = Read("secbot-agent")
+        believed = list(read_claims(read, [configmap(document, namespace="x")], scanned_at=NOW))
+        assert ([i.node for i, _ in believed], read.issues) == ([node], [])

@@ -4,20 +4,27 @@
 with Kubernetes' RBAC semantics: a rule matches on API group, resource (``res/sub`` for a
 subresource), verb, and ``resourceNames`` (which never match list or create, since those
 requests carry no name); a ClusterRole bound by a ClusterRoleBinding applies everywhere, a
-Role (or ClusterRole bound by a RoleBinding) only in its binding's namespace. It counts
-which rule allowed each request, so a test can prove a role is not wider than its use.
+Role (or ClusterRole bound by a RoleBinding) only in its binding's namespace.
+
+It records, for every rule that allowed a request, which of the rule's grants it used: a
+grant is one (API group, resource, verb, resource name) of the rule's cross product. A
+grant nobody used is a permission wider than the code's use; ``unused()`` lists them, so
+adding a verb, a resource or a name to a role fails the tests that call it.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from tests.deploy.kustomize import Obj
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.kube_types import Attrs
+
+Grant = tuple[str, str, str, str | None]  # (group, resource, verb, name or None)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,15 @@ class Rule:
             and a.verb in self.verbs
             and (not self.names or (bool(a.name) and a.name in self.names))
         )
+
+    def grants(self) -> set[Grant]:
+        names: list[str | None] = sorted(self.names) or [None]
+        product = itertools.product(self.groups, self.resources, self.verbs, names)
+        return set(product)
+
+    def grant_of(self, a: Attrs) -> Grant:
+        resource = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+        return (a.group, resource, a.verb, a.name if self.names else None)
 
 
 def rules_for(objects: list[Obj], namespace: str, account: str) -> list[Rule]:
@@ -81,21 +97,28 @@ class RbacKubeAPI(FakeKubeAPI):
     def __init__(self, rules: list[Rule], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rules = rules
-        self.used: Counter[Rule] = Counter()
+        self.used: defaultdict[Rule, set[Grant]] = defaultdict(set)
         self.refused: list[Attrs] = []
         self._rbac_lock = threading.Lock()
 
     def denies(self, attrs: Attrs) -> bool:
-        rule = next((r for r in self.rules if r.allows(attrs)), None)
+        allowing = [r for r in self.rules if r.allows(attrs)]
         with self._rbac_lock:
-            if rule is None:
+            if not allowing:
                 self.refused.append(attrs)
-            else:
-                self.used[rule] += 1
-        return rule is None
+            for rule in allowing:  # every rule that allows it: none gets a free ride
+                self.used[rule].add(rule.grant_of(attrs))
+        return not allowing
 
-    def unused(self) -> list[str]:
-        return [f"{r.role} rule {r.index}" for r in self.rules if not self.used[r]]
+    def unused(self, used: dict[Rule, set[Grant]] | None = None) -> list[str]:
+        """Every grant of every rule that no request needed (``used``: merged records)."""
+        seen = self.used if used is None else used
+        return sorted(
+            f"{r.role} rule {r.index}: {verb} {group or 'core'}/{resource}"
+            + (f" {name}" if name else "")
+            for r in self.rules
+            for (group, resource, verb, name) in r.grants() - seen.get(r, set())
+        )
 
     def refusals(self) -> list[str]:
         return [f"{a.verb} {a.group}/{a.resource} {a.namespace}/{a.name}" for a in self.refused]

@@ -30,7 +30,18 @@ from tests.deploy.manifests import (
 
 # Harvester v1.4 ships Kubernetes 1.30 (RKE2), v1.6 1.33; validate against both ends.
 K8S_VERSIONS = ("1.30", "1.33")
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "bind", "escalate"}
+WRITE_VERBS = {
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "bind",
+    "escalate",
+    "impersonate",
+    "approve",
+    "sign",
+}
 READ_VERBS = {"get", "list", "watch"}
 RBAC_KINDS = ("ClusterRole", "Role")
 
@@ -81,6 +92,10 @@ def test_the_bot_runs_as_a_locked_down_non_root_user(overlay: str) -> None:
     _locked_down(bot)
     assert pod_spec(bot)["securityContext"]["runAsNonRoot"] is True
     assert pod_spec(bot)["securityContext"]["runAsUser"] != 0
+    # Pod Security "restricted" allows only these volume types.
+    allowed = {"configMap", "emptyDir", "persistentVolumeClaim", "secret", "projected"}
+    for volume in pod_spec(bot)["volumes"]:
+        assert set(volume) - {"name"} <= allowed, volume
 
 
 @pytest.mark.parametrize("overlay", EVERY)
@@ -93,6 +108,8 @@ def test_the_agent_reads_only_the_rke2_pki_folder(overlay: str) -> None:
     mounts = {m["name"]: m for c in containers(agent) for m in c["volumeMounts"]}
     assert all(mounts[v["name"]]["readOnly"] is True for v in host)
     assert pod_spec(agent)["nodeSelector"] == {"node-role.kubernetes.io/control-plane": "true"}
+    # Root without capabilities cannot enter the image's WORKDIR (uid 10001, 0750).
+    assert {c["workingDir"] for c in containers(agent)} == {"/tmp"}
 
 
 def test_every_overlay_runs_one_and_the_same_image() -> None:
@@ -111,9 +128,10 @@ def test_replicas_and_storage_per_overlay() -> None:
     deployment = one(sqlite, "Deployment", "secbot")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    url = one(sqlite, "ConfigMap", "secbot-settings")["data"]["SECBOT_DATABASE_URL"]
-    folder = str(Path(url.removeprefix("sqlite:///")).parent)
     for c in containers(deployment):  # the database file is on the claim, in every container
+        # In `env`, which wins over envFrom: the Secret cannot point it elsewhere.
+        url = {e["name"]: e.get("value") for e in c["env"]}["SECBOT_DATABASE_URL"]
+        folder = str(Path(url.removeprefix("sqlite:///")).parent)
         assert {m["mountPath"]: m["name"] for m in c["volumeMounts"]}[folder] == "data"
     claim = next(v for v in pod_spec(deployment)["volumes"] if v["name"] == "data")
     one(sqlite, "PersistentVolumeClaim", claim["persistentVolumeClaim"]["claimName"])
@@ -167,7 +185,7 @@ def test_rbac_has_no_wildcards_and_the_read_role_no_write_verbs(overlay: str) ->
     # Nothing but the remediation overlay may write outside the bot's own namespace.
     for o in objects:
         if o["kind"] == "ClusterRole" or (
-            o["kind"] == "Role" and o["metadata"]["namespace"] != "secbot"
+            o["kind"] == "Role" and o["metadata"]["namespace"] not in ("secbot", "secbot-agent")
         ):
             writes = {v for rule in o["rules"] for v in rule["verbs"]} & WRITE_VERBS
             if overlay != "remediation" or o["metadata"]["name"] != "secbot-remediate":
@@ -250,20 +268,44 @@ def test_settings_and_secret_keys_are_settings_the_bot_reads(
     data["SECBOT_CLUSTERS_FILE"] = str(path)
     for key, value in {**data, **secret["stringData"]}.items():
         monkeypatch.setenv(key, value)
+    # The template's audit key placeholder is refused: a forgotten one never keys the log.
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("SECBOT_AUDIT_HMAC_KEY", "0f" * 32)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.clusters_file == path and settings.health_port == int(
-        data["SECBOT_HEALTH_PORT"]
-    )
-    assert settings.leader_lease.endswith("/secbot-leader")
+    assert settings.clusters_file == path
+    assert settings.health_port == int(data["SECBOT_HEALTH_PORT"])
+    assert settings.agent_namespace == "secbot-agent"
 
 
-def test_the_leader_lease_is_the_one_the_role_allows() -> None:
-    objects = rendered("postgres")
-    lease = one(objects, "ConfigMap", "secbot-settings")["data"]["SECBOT_LEADER_LEASE"]
-    namespace, name = lease.split("/")
+@pytest.mark.parametrize("overlay", ["postgres", "remediation"])
+def test_the_replicas_elect_a_leader_by_the_lease_the_role_allows(overlay: str) -> None:
+    objects = rendered(overlay)
+    bot = next(c for c in containers(one(objects, "Deployment", "secbot")) if c["name"] == "secbot")
+    env = {e["name"]: e.get("value") for e in bot["env"]}
+    assert env["SECBOT_LEADER"] == "kubernetes"
+    namespace, name = env["SECBOT_LEADER_LEASE"].split("/")
     role = one(objects, "Role", "secbot-leader", namespace)
     named = [r for r in role["rules"] if r.get("resourceNames")]
     assert any(r["resources"] == ["leases"] and r["resourceNames"] == [name] for r in named)
+    assert not [o for o in rendered("sqlite") if o["metadata"]["name"] == "secbot-leader"]
+
+
+@pytest.mark.parametrize("overlay", EVERY)
+def test_only_the_agent_namespace_is_privileged(overlay: str) -> None:
+    objects = rendered(overlay)
+    levels = {
+        o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for o in of_kind(objects, "Namespace")
+    }
+    assert levels == {"secbot": "restricted", "secbot-agent": "privileged"}
+    for workload in [*of_kind(objects, "Deployment"), *of_kind(objects, "DaemonSet")]:
+        namespace = workload["metadata"]["namespace"]
+        host = any("hostPath" in v for v in pod_spec(workload).get("volumes", []))
+        assert (namespace == "secbot-agent") == host, workload["metadata"]["name"]
+    # The agent's namespace holds only the agent: nothing of the bot's for it to reach.
+    kinds = {o["kind"] for o in objects if o["metadata"].get("namespace") == "secbot-agent"}
+    assert kinds <= {"ServiceAccount", "Role", "RoleBinding", "DaemonSet", "NetworkPolicy"}
 
 
 @pytest.mark.parametrize("overlay", REMOTE)
@@ -275,3 +317,33 @@ def test_a_remote_cluster_gets_the_scanner_and_a_token_but_no_bot(overlay: str) 
     assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "secbot"}
     read = one(objects, "ClusterRole", "secbot-read")
     assert read == one(rendered("sqlite"), "ClusterRole", "secbot-read")
+
+
+def test_the_readme_example_overlay_renders_with_its_image_and_settings(tmp_path: Path) -> None:
+    """deploy/README.md's "your own overlay" example, as written, does what it says."""
+    import os
+    import re as regex
+
+    from tests.deploy.kustomize import render
+    from tests.deploy.manifests import KUBECTL, ROOT, kubectl_render
+
+    text = (ROOT / "deploy" / "README.md").read_text()
+    block = regex.search(r"```yaml\n# my-secbot/kustomization.yaml\n(.*?)```", text, regex.S)
+    assert block is not None
+    folder = tmp_path / "my-secbot"
+    folder.mkdir()
+    repo = os.path.relpath(ROOT, folder)
+    (folder / "kustomization.yaml").write_text(block[1].replace("../secbot", repo))
+    objects = kubectl_render(folder) if KUBECTL else render(folder)
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "DaemonSet")
+        for c in containers(o)
+    }
+    assert images == {"registry.example.com/secbot:0.1.0"}
+    data = one(objects, "ConfigMap", "secbot-settings")["data"]
+    assert (data["SECBOT_ALERT_CHANNEL"], data["SECBOT_TIMEZONE"]) == (
+        "#harvester-alerts",
+        "Europe/Berlin",
+    )

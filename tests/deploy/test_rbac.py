@@ -5,7 +5,7 @@ every rule must have been needed: the roles are exactly as wide as the code's us
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.clusters import check_cluster
-from bot.core.snapshot import CoverageStatus
+from bot.core.snapshot import CoverageStatus, Snapshot
 from bot.kube.client import KubeClient, KubeTarget, Timeouts
 from bot.kube.errors import KubeForbidden
 from bot.kube.lease import LeaseLock
 from bot.sources.live import ProbeOptions, read_live
 from tests.deploy.manifests import rendered
-from tests.deploy.rbac import RbacKubeAPI, rules_for
+from tests.deploy.rbac import Grant, RbacKubeAPI, Rule, rules_for
 from tests.sources.test_live import apiserver_endpoints, healthy_objects, vip_configmap
 from tests.store.conftest import migrated_engine
 
@@ -31,14 +31,12 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 PLAN_ONLY = ProbeOptions(enabled=True, ports={})
 
 
+AGENT_NS = "secbot-agent"
+BOT_OVERLAYS = ("sqlite", "postgres", "remediation")
+
+
 def _bot_rules(overlay: str) -> list[Any]:
     return rules_for(rendered(overlay), "secbot", "secbot")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    with migrated_engine("sqlite", tmp_path) as eng:
-        yield eng
 
 
 def _target(api: RbacKubeAPI, tmp_path: Path, role: str = "harvester") -> KubeTarget:
@@ -54,11 +52,24 @@ def _cluster_objects() -> list[dict[str, Any]]:
     return [*healthy_objects(), apiserver_endpoints("10.0.0.10"), vip_configmap("10.0.0.100")]
 
 
-@pytest.mark.parametrize("overlay", ["sqlite", "postgres", "remediation"])
-def test_a_scan_and_the_lease_need_exactly_the_bot_roles(overlay: str, tmp_path: Path) -> None:
-    rules = _bot_rules(overlay)
-    with RbacKubeAPI(rules, objects=_cluster_objects()) as api, _connect(api, tmp_path) as c:
-        snap = read_live(c, cluster="local", scanned_at=NOW, probe=PLAN_ONLY)
+def _scan_and_check(api: RbacKubeAPI, tmp_path: Path, role: str = "harvester") -> Snapshot:
+    """A live scan (probe planned, not dialled) and `secbot clusters check`, as the bot
+    does them; nothing may be refused and every permission the check asks about granted."""
+    target = _target(api, tmp_path, role)
+    with KubeClient.connect(target, timeouts=FAST) as c:
+        snap = read_live(
+            c, cluster="local", scanned_at=NOW, probe=PLAN_ONLY, agent_namespace=AGENT_NS
+        )
+    check = check_cluster(target, timeouts=FAST, agent_namespace=AGENT_NS)
+    assert check.missing == () and check.harvester_version == "v1.5.1"
+    assert api.refusals() == []
+    assert [c for c in snap.coverage if c.status == CoverageStatus.FORBIDDEN] == []
+    return snap
+
+
+def _lead(api: RbacKubeAPI, tmp_path: Path) -> None:
+    """The leader election of SECBOT_LEADER=kubernetes: create, then renew (get + update)."""
+    with _connect(api, tmp_path) as c:
         lock = LeaseLock(
             c,
             namespace="secbot",
@@ -67,17 +78,36 @@ def test_a_scan_and_the_lease_need_exactly_the_bot_roles(overlay: str, tmp_path:
             duration=timedelta(seconds=15),
             clock=lambda: NOW,
         )
-        assert lock.try_acquire_or_renew()  # create
-        assert lock.try_acquire_or_renew()  # get + update
-        check = check_cluster(_target(api, tmp_path), timeouts=FAST)
-    assert check.missing == () and check.harvester_version == "v1.5.1"
+        assert lock.try_acquire_or_renew()
+        assert lock.try_acquire_or_renew()
+
+
+@pytest.mark.parametrize("overlay", BOT_OVERLAYS)
+def test_the_bot_roles_grant_exactly_what_a_scan_and_the_leader_use(
+    overlay: str, tmp_path: Path
+) -> None:
+    rules = _bot_rules(overlay)
+    with RbacKubeAPI(rules, objects=_cluster_objects()) as api:
+        _scan_and_check(api, tmp_path)
+        leads = any(r.role.endswith("secbot-leader") for r in rules)
+        assert leads == (overlay != "sqlite")  # one replica on SQLite: no election
+        if leads:
+            _lead(api, tmp_path)
     assert api.refusals() == []
-    refused = [c for c in snap.coverage if c.status == CoverageStatus.FORBIDDEN]
-    assert refused == []
-    unused = api.unused()
-    if overlay == "remediation":  # the write role is proven by the remediation tests below
-        unused = [u for u in unused if "remediate" not in u]
-    assert unused == []
+    # The write role is proven by the remediation test below.
+    assert [u for u in api.unused() if "remediate" not in u] == []
+
+
+def test_a_role_wider_than_its_use_fails_the_check(tmp_path: Path) -> None:
+    """The harness itself: one extra verb on one rule is reported as unused."""
+    rules = _bot_rules("sqlite")
+    nodes = next(r for r in rules if r.resources == frozenset({"nodes"}))
+    wider = replace(nodes, verbs=nodes.verbs | {"watch"})
+    with RbacKubeAPI(
+        [wider if r is nodes else r for r in rules], objects=_cluster_objects()
+    ) as api:
+        _scan_and_check(api, tmp_path)
+    assert api.unused() == [f"{nodes.role} rule {nodes.index}: watch core/nodes"]
 
 
 def test_a_scan_without_the_read_role_is_refused_and_says_so(tmp_path: Path) -> None:
@@ -119,7 +149,12 @@ def test_every_remediation_needs_exactly_the_remediate_roles(tmp_path: Path) -> 
     from tests.remediation.test_rotate_flow import _setup as rotate_setup
 
     rules = _bot_rules("remediation")
-    used: set[Any] = set()
+    used: dict[Rule, set[Grant]] = {}
+
+    def merge(api: RbacKubeAPI) -> None:
+        for rule, grants in api.used.items():
+            used.setdefault(rule, set()).update(grants)
+
     for action, check_id, fixture in CASES:
         folder = tmp_path / action
         folder.mkdir()
@@ -129,7 +164,7 @@ def test_every_remediation_needs_exactly_the_remediate_roles(tmp_path: Path) -> 
         ):
             assert _fix_setting(engine, api, folder, check_id) == "done", action
         assert api.refusals() == [], action
-        used |= set(api.used)
+        merge(api)
     folder = tmp_path / "rotate"
     folder.mkdir()
     with (
@@ -140,9 +175,8 @@ def test_every_remediation_needs_exactly_the_remediate_roles(tmp_path: Path) -> 
         view = executor.run(rid)
         assert view is not None and view.state == "done", view
     assert api.refusals() == []
-    used |= set(api.used)
-    unused = [f"{r.role} rule {r.index}" for r in rules if r not in used and "remediate" in r.role]
-    assert unused == []
+    merge(api)
+    assert [u for u in api.unused(used) if "remediate" in u] == []
 
 
 def test_without_the_remediation_overlay_a_fix_is_refused_by_the_cluster(
@@ -161,17 +195,14 @@ def test_without_the_remediation_overlay_a_fix_is_refused_by_the_cluster(
         world.scan()
         with world.connect(world.target) as client, pytest.raises(KubeForbidden) as refused:
             plan_remediation(client, action_id=None, finding=world.finding(), now=world.clock())
-    assert 'cannot get resource "settings"' in str(refused.value)
-    assert any(r.startswith(("get harvesterhci.io/settings", "patch")) for r in api.refusals())
+    assert 'cannot patch resource "settings"' in str(refused.value)
+    assert api.refusals() == ["patch harvesterhci.io/settings /auto-rotate-rke2-certs"]
 
 
 def test_a_remote_cluster_grants_exactly_what_a_scan_reads(tmp_path: Path) -> None:
     rules = rules_for(rendered("remote"), "secbot", "secbot")
-    with RbacKubeAPI(rules, objects=_cluster_objects()) as api, _connect(api, tmp_path) as c:
-        snap = read_live(c, cluster="remote", scanned_at=NOW, probe=PLAN_ONLY)
-        assert check_cluster(_target(api, tmp_path), timeouts=FAST).missing == ()
-    assert api.refusals() == []
-    assert [c for c in snap.coverage if c.status == CoverageStatus.FORBIDDEN] == []
+    with RbacKubeAPI(rules, objects=_cluster_objects()) as api:
+        _scan_and_check(api, tmp_path)
     assert api.unused() == []
 
 
@@ -181,14 +212,8 @@ def test_a_rancher_cluster_grants_exactly_what_a_rancher_scan_reads(tmp_path: Pa
     rules = rules_for(rendered("remote-rancher"), "secbot", "secbot")
     objects = [*_cluster_objects(), *rancher_objects()]
     with RbacKubeAPI(rules, objects=objects) as api:
-        target = _target(api, tmp_path, role="rancher")
-        with KubeClient.connect(target, timeouts=FAST) as c:
-            snap = read_live(c, cluster="rancher", scanned_at=NOW, probe=PLAN_ONLY)
-        assert check_cluster(target, timeouts=FAST).missing == ()
-    assert api.refusals() == []
-    statuses = {c.subject: c.status for c in snap.coverage}
-    assert CoverageStatus.FORBIDDEN not in statuses.values(), statuses
-    assert statuses["cloud-credentials"] == CoverageStatus.READ
+        snap = _scan_and_check(api, tmp_path, role="rancher")
+    assert snap.coverage_of("cloud-credentials").status == CoverageStatus.READ
     assert api.unused() == []
 
 
@@ -201,8 +226,8 @@ def test_the_node_agent_needs_exactly_its_own_role(overlay: str, tmp_path: Path)
     from tests.agent import rke2_folder
 
     folder = rke2_folder(tmp_path / "node-0", links=False)
-    rules = rules_for(rendered(overlay), "secbot", "secbot-agent")
-    assert {r.namespace for r in rules} == {"secbot"}  # nothing cluster-wide
+    rules = rules_for(rendered(overlay), AGENT_NS, "secbot-agent")
+    assert {r.namespace for r in rules} == {AGENT_NS}  # nothing cluster-wide
     with RbacKubeAPI(rules) as api, _connect(api, tmp_path) as c:
         for hours in (0, 6):
             document = build_inventory(
@@ -211,6 +236,6 @@ def test_the_node_agent_needs_exactly_its_own_role(overlay: str, tmp_path: Path)
                 now=NOW + timedelta(hours=hours),
                 interval_seconds=6 * 3600,
             )
-            publish(c, namespace="secbot", document=document)
+            publish(c, namespace=AGENT_NS, document=document)
     assert api.refusals() == []
     assert api.unused() == []

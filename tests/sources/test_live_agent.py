@@ -26,7 +26,8 @@ from tests.sources import NOW
 from tests.sources.test_live import FAST, node
 
 NO_PROBE = ProbeOptions(enabled=False)
-CM = "/api/v1/namespaces/secbot/configmaps"
+NS = "secbot-agent"  # the default: the agent has its own namespace
+CM = f"/api/v1/namespaces/{NS}/configmaps"
 NODES = [
     node("node-0", "10.0.0.10"),
     node("node-1", "10.0.0.11"),
@@ -53,7 +54,7 @@ def read(
     *,
     held: tuple[str, ...] = (),
     role: str = "harvester",
-    namespace: str = "secbot",
+    namespace: str | None = None,
     setup: Any = None,
 ) -> tuple[Snapshot, FakeKubeAPI]:
     with FakeKubeAPI(objects=objects) as api:
@@ -62,13 +63,9 @@ def read(
         path = api.write_kubeconfig(tmp_path / f"kc-{api.port}")
         target = KubeTarget(name="c", kubeconfig=path, role=role)
         with KubeClient.connect(target, timeouts=FAST) as client:
+            where = {} if namespace is None else {"agent_namespace": namespace}
             snap = read_live(
-                client,
-                cluster="c",
-                scanned_at=NOW,
-                probe=NO_PROBE,
-                agent_namespace=namespace,
-                held_files=held,
+                client, cluster="c", scanned_at=NOW, probe=NO_PROBE, held_files=held, **where
             )
     assert api.server_errors == []
     return snap, api
@@ -171,8 +168,10 @@ def test_no_inventory_at_all_is_missing_with_how_to_deploy(tmp_path: Path) -> No
     snap, _ = read(NODES, tmp_path)
     assert verdict(snap) == (
         "missing",
-        "no PKI inventories in namespace secbot (app.kubernetes.io/component=pki-inventory); "
-        "run the node agent (secbot agent) on the control-plane nodes: see deploy/README.md",
+        "no PKI inventories in namespace secbot-agent "
+        "(app.kubernetes.io/component=pki-inventory); run the node agent (secbot agent) on the "
+        "control-plane nodes: see deploy/README.md; if the agent publishes elsewhere, set "
+        "SECBOT_AGENT_NAMESPACE to its namespace",
     )
     assert run_checks(snap, [get_check("source-forbidden")]).findings == ()
 
@@ -183,14 +182,14 @@ def test_forbidden_names_the_permission_and_is_a_finding(
     snap, _ = read(
         [*NODES, *fresh(folders, "node-0")],
         tmp_path,
-        setup=lambda api: api.deny(verb="list", resource="configmaps", namespace="secbot"),
+        setup=lambda api: api.deny(verb="list", resource="configmaps", namespace=NS),
     )
     status, detail = verdict(snap)
     assert status == "forbidden"
     assert detail.startswith(
-        "cannot list configmaps in namespace secbot: 403 Forbidden: configmaps is forbidden: "
-        'User "secbot" cannot list resource "configmaps" in API group "" in the namespace '
-        '"secbot"'
+        "cannot list configmaps in namespace secbot-agent: 403 Forbidden: configmaps is "
+        'forbidden: User "secbot" cannot list resource "configmaps" in API group "" in the '
+        'namespace "secbot-agent"'
     )
     assert not any(c.location.kind == "File" for c in snap.certificates)
     found = run_checks(snap, [get_check("source-forbidden")]).findings
@@ -204,7 +203,7 @@ def test_a_failing_list_is_an_error(tmp_path: Path) -> None:
     status, detail = verdict(snap)
     assert (status, detail.split(": ")[:2]) == (
         "error",
-        ["cannot list configmaps in namespace secbot", "500 InternalError"],
+        ["cannot list configmaps in namespace secbot-agent", "500 InternalError"],
     )
 
 
@@ -222,7 +221,7 @@ def test_malformed_inventories_and_entries(folders: dict[str, Folder], tmp_path:
     parts = detail.split("; ")
     assert parts[0] == "15 certificates from 2 nodes"  # node-0: 8, node-9: 7 of 8
     assert (
-        "ConfigMap secbot/secbot-pki-node-1 is malformed: not JSON: Expecting property name "
+        "ConfigMap secbot-agent/secbot-pki-node-1 is malformed: not JSON: Expecting property name "
         "enclosed in double quotes: line 1 column 2 (char 1)"
     ) in parts
     assert (
@@ -294,11 +293,11 @@ def test_files_of_open_findings_stay_unresolvable_while_unread(
         (
             lambda api: api.deny(verb="list", resource="configmaps"),
             "not re-read: inventories could not be listed "
-            "(list configmaps in namespace secbot: forbidden)",
+            "(list configmaps in namespace secbot-agent: forbidden)",
         ),
         (lambda api: api.fail(CM, 503), "not re-read: inventories could not be listed"),
         (
-            lambda api: api.remove("v1", "ConfigMap", "secbot-pki-node-0", "secbot"),
+            lambda api: api.remove("v1", "ConfigMap", "secbot-pki-node-0", NS),
             "not re-read: no inventory from this node",
         ),
     ],

@@ -19,14 +19,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from bot.core.resources import ResourceRef
-from bot.sources.pki_inventory import (
-    SCHEMA,
+from bot.sources.pki_inventory import SCHEMA, build_inventory, pem_of
+from bot.sources.pki_inventory_read import (
     InventoryCert,
     InventoryError,
-    build_inventory,
     cert_of,
     parse_inventory,
-    pem_of,
 )
 from tests.agent import CA, Folder, issue, opened_files, rke2_folder
 from tests.sources import NOW, ec_key, key_pem, pem
@@ -163,6 +161,23 @@ def test_a_missing_folder_and_the_caps_are_problems(tmp_path: Path) -> None:
     assert [c["file"] for c in doc["certificates"]] == ["c0.crt", "c1.crt"]
 
 
+@pytest.mark.parametrize("files", [{}, {"server.key": "k", "README": "x", "sub/c.key": "k"}])
+def test_a_folder_without_certificates_is_a_problem(tmp_path: Path, files: dict[str, str]) -> None:
+    # A wrong mount (an empty folder, the parent of server/tls...) must not look healthy.
+    for rel, content in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(content)
+    doc = build(tmp_path)
+    assert doc["certificates"] == []
+    assert doc["problems"] == [
+        {
+            "file": ".",
+            "reason": f"no certificate files under {tmp_path}: "
+            "is this /var/lib/rancher/rke2/server/tls?",
+        }
+    ]
+
+
 def test_round_trip_gives_the_same_certificates(folder: Folder) -> None:
     doc = build(folder.root)
     inventory = parse_inventory(json.dumps(doc))
@@ -227,6 +242,12 @@ def _doc(**changes: Any) -> str:
         (_doc(updatedAt="2026-06-01T00:00:00"), "updatedAt has no time zone"),
         (_doc(intervalSeconds=0), "intervalSeconds is missing or not a whole number >= 1"),
         (_doc(intervalSeconds=True), "intervalSeconds is missing or not a whole number >= 1"),
+        (_doc(intervalSeconds=7 * 86400 + 1), "intervalSeconds is over 604800"),
+        (_doc(intervalSeconds=10**15), "intervalSeconds is over 604800"),
+        (_doc(intervalSeconds=1e308), "intervalSeconds is missing or not a whole number >= 1"),
+        (_doc(updatedAt="0001-01-01T00:00:00+01:00"), "updatedAt is out of range"),
+        (_doc(updatedAt=10**20), "updatedAt is not an RFC 3339 time"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),
         (_doc(certificates={}), "certificates or problems is not a list"),
         ("x" * (3 * 1024 * 1024), "document is over"),
     ],
@@ -238,11 +259,35 @@ def test_malformed_documents(text: str, reason: str) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_the_longest_interval_is_seven_days() -> None:
+    assert parse_inventory(_doc(intervalSeconds=7 * 86400)).interval_seconds == 604800
+
+
+def test_malformed_problems_are_dropped_and_named() -> None:
+    problems = [
+        {"file": "a.crt", "reason": "cannot\nread"},
+        {"file": ".", "reason": 5},
+        [],
+        {"file": {"a": 1}},
+        {"file": "../x.crt", "reason": "x"},
+        {"file": "a\nb.crt"},
+    ]
+    inventory = parse_inventory(_doc(problems=problems))
+    assert inventory.problems == (("a.crt", "cannot read"), (".", "unreadable"))
+    assert inventory.errors == (
+        "problems[2]: not an object",
+        "problems[3]: file is missing or not a string",
+        "problems[4]: file is not a path inside the folder",
+        "problems[5]: file is not a path inside the folder",
+    )
+
+
 def test_malformed_entries_are_dropped_and_named() -> None:
     cert, _ = issue("fine", 100)
     good = {"file": "a.crt", "index": 0, "fingerprint": "a" * 64, "pem": pem(cert)}
     entries = [good, "x", {**good, "fingerprint": "ZZ"}, {**good, "index": -1}, {**good, "pem": 5}]
     entries += [{**good, "file": "/etc/x.crt"}, {**good, "file": "a/../../x.crt"}]
+    entries += [{**good, "index": 100_001}]
     inventory = parse_inventory(_doc(certificates=entries))
     assert [c.file for c in inventory.certificates] == ["a.crt"]
     assert inventory.errors == (
@@ -252,6 +297,7 @@ def test_malformed_entries_are_dropped_and_named() -> None:
         "certificates[4]: pem is missing or not a string",
         "certificates[5]: file is not a path inside the folder",
         "certificates[6]: file is not a path inside the folder",
+        "certificates[7]: index is over 100000",
     )
 
 
