@@ -38,7 +38,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from bot.errors import UserError
-from bot.store.db import masked_url
+from bot.store.db import PSYCOPG_CONNECT_ARGS, masked_url
 from bot.store.migrate import MIGRATION_LOCK_KEY
 
 log = logging.getLogger(__name__)
@@ -46,16 +46,11 @@ log = logging.getLogger(__name__)
 # Key of the scheduler's leader lock; must differ from db.MIGRATION_LOCK_KEY.
 LEADER_LOCK_KEY = 0x5EC_B07_1EAD
 
-# libpq options: notice a dead peer within about 25 s instead of the kernel's 2 hours.
+# libpq options: the pool's (notice a dead peer within about 25 s instead of the kernel's
+# 2 hours) plus the server's side of the same: a replica that vanished (node lost,
+# partition) loses its session, and with it the lock, within about 25 s.
 _PSYCOPG_ARGS: dict[str, Any] = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 25_000,  # ms: unacknowledged writes give up as fast
-    # The server's side of the same: a replica that vanished (node lost, partition)
-    # loses its session, and with it the lock, within about 25 s, not the kernel's 2 h.
+    **PSYCOPG_CONNECT_ARGS,
     "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
 }
 
