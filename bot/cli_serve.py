@@ -15,7 +15,8 @@ connections closed, running Slack jobs finished, queued ones dropped, the databa
 engine disposed. Slack libraries are imported only in bot.slack; this module composes.
 
 With SECBOT_HEALTH_PORT set, ``/readyz`` has a ``slack`` line: "off" without a bot token,
-"starting" until the app is built, then bot.slack.readiness's probe of the mode in use.
+"starting" until the app is built, then bot.slack.readiness's probe of the mode in use
+(Socket Mode: connected or not; HTTP mode: set once the listener is bound).
 """
 
 from __future__ import annotations
@@ -162,13 +163,18 @@ def _run_slack(
                 watch=lambda client: watch(readiness.SocketModeProbe(client)),
             )
         else:
-            watch(readiness.http_mode_probe(app))
+
+            def listening(url: str) -> None:
+                # Ready only once Slack's events can arrive: the listener is bound.
+                watch(readiness.http_mode_probe(app))
+                _say(f"listening on {url} (HTTP mode)")
+
             serve_http(
                 app,
                 host=host,
                 port=port if port is not None else settings.http_port,
                 stop=stop,
-                ready=lambda url: _say(f"listening on {url} (HTTP mode)"),
+                ready=listening,
             )
     finally:
         scheduler.stop()
