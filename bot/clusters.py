@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.kube.client import KubeClient, KubeTarget, Timeouts
 from bot.kube.errors import KubeError, KubeNotFound
+from bot.sources.live_agent import DEFAULT_AGENT_NAMESPACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def check_cluster(
     *,
     timeouts: Timeouts,
     connect: Callable[..., KubeClient] = KubeClient.connect,
-    agent_namespace: str = "secbot-agent",  # = bot.sources.live_agent.DEFAULT_AGENT_NAMESPACE
+    agent_namespace: str = DEFAULT_AGENT_NAMESPACE,
 ) -> ClusterCheck:
     """Reachability, versions and granted permissions; never raises for the cluster's faults."""
     try:

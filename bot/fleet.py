@@ -175,18 +175,27 @@ def scan_fleet(
         raise ValueError("cluster names must be unique")
     chosen = tuple(checks) if checks is not None else builtin_checks()
     rotations, held = _from_store(engine, names) if engine is not None else (None, None)
-    job = Job(tuple(targets), now, connect, probe or ProbeOptions(), chosen, policy, rotations)
-    job = replace(job, agent_namespace=agent_namespace, held=held)
+    job = Job(
+        tuple(targets),
+        now,
+        connect,
+        probe or ProbeOptions(),
+        chosen,
+        policy,
+        rotations,
+        agent_namespace=agent_namespace,
+        held=held,
+    )
     say = progress or (lambda _msg: None)
     scans: dict[str, ClusterScan] = {}
     workers = max(1, min(processes, concurrency, len(targets)))
-    from bot.fleet_processes import in_processes  # the pool's machinery only when used
+    runs: Iterator[tuple[int, CheckRun]]
+    if workers == 1:
+        runs = _in_threads(job, threads=max(1, min(concurrency, len(targets))))
+    else:
+        from bot.fleet_processes import in_processes  # the pool's machinery only when used
 
-    runs = (
-        _in_threads(job, threads=max(1, min(concurrency, len(targets))))
-        if workers == 1
-        else in_processes(job, processes=workers, threads=max(1, concurrency // workers))
-    )
+        runs = in_processes(job, processes=workers, threads=max(1, concurrency // workers))
     for index, run in runs:
         target = targets[index]
         scans[target.name] = _record(run, now=now, engine=engine, clock=clock, routing=routing)
@@ -202,24 +211,12 @@ def _from_store(
     recorded, and the node PKI files (``<node>/<path>``) of open live findings."""
     from bot.findings.rotations import rotations_for
     from bot.store.db import session_scope
-    from bot.store.models import STATE_OPEN
-    from bot.store.repos import clusters as clusters_repo
     from bot.store.repos import findings as findings_repo
 
-    rotations, held = {}, {}
     with session_scope(engine) as session:
-        for name in names:
-            rotations[name] = rotations_for(session=session, cluster=name)
-            row = clusters_repo.get_by_name(session, name)
-            found = (
-                findings_repo.for_cluster(session, cluster_id=row.id, state=STATE_OPEN)
-                if row
-                else []
-            )
-            files = {
-                f.resource_name for f in found if f.source == "live" and f.resource_kind == "File"
-            }
-            held[name] = tuple(sorted(files))
+        rotations = {name: rotations_for(session=session, cluster=name) for name in names}
+        files = findings_repo.open_live_files(session, names)
+    held = {name: tuple(sorted(files.get(name, ()))) for name in names}
     return rotations, held
 
 

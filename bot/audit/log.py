@@ -36,7 +36,6 @@ from bot.audit.views import AuditEntry, VerifyResult
 from bot.core.masking import mask_text
 from bot.store.db import Engine, Session, read_scope
 from bot.store.repos import audit as audit_repo
-from bot.store.repos.audit import AuditRecord
 
 SYSTEM = "system"  # the actor of steps nobody typed (jobs, the executor)
 MAX_NAME = 64  # actor and action columns
@@ -117,17 +116,6 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def _fields(row: AuditRecord) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": row.at,
-        "actor": row.actor,
-        "action": row.action,
-        "subject": row.subject,
-        "payload": row.payload,
-    }
-
-
 def verify(source: Engine | Session, *, hmac_key: bytes | None) -> VerifyResult:
     """Check the whole chain (streaming); see the module docstring for the reasons."""
     if isinstance(source, Engine):
@@ -156,7 +144,7 @@ def _verify(session: Session, key: bytes | None) -> VerifyResult:
         seen = seen or row.hmac is not None
         if row.seq != expected:
             return broken(expected, SEQUENCE)
-        fields = _fields(row)
+        fields = row._asdict()  # record_hash takes the hashed fields from it
         intact = hmac_lib.compare_digest(record_hash(fields, row.prev_hash), row.hash)
         linked = row.prev_hash == prev
         if not linked:
@@ -178,17 +166,7 @@ def export(session: Session, *, since: datetime | None = None) -> Iterator[dict[
     """Every record (or those at or after ``since``) in seq order, with its hashes, as
     JSON-ready dicts; streamed."""
     for row in audit_repo.iterate(session, since=since):
-        yield {
-            "seq": row.seq,
-            "at": iso_utc(row.at),
-            "actor": row.actor,
-            "action": row.action,
-            "subject": row.subject,
-            "payload": row.payload,
-            "prev_hash": row.prev_hash,
-            "hash": row.hash,
-            "hmac": row.hmac,
-        }
+        yield {**row._asdict(), "at": iso_utc(row.at)}
 
 
 def recent(session: Session, *, limit: int, subject: str | None = None) -> list[AuditEntry]:

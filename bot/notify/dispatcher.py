@@ -18,8 +18,7 @@ rows, oldest first, and for each one:
    of the round), or dead (``PermanentError``, or the last attempt failed).
 
 Dead letters are logged (error level, dedupe key and reason, never the payload) and
-counted; ``secbot scheduler list`` shows the totals. ``dry_run`` renders and prints
-through the sink but claims and marks nothing (``secbot scheduler run`` without Slack).
+counted; ``secbot scheduler list`` shows the totals.
 """
 
 from __future__ import annotations
@@ -82,9 +81,7 @@ class Dispatcher:
         renderer: Renderer,
         clock: Callable[[], datetime],
         policy: Policy | None = None,
-        dry_run: bool = False,
     ) -> None:
-        self._dry_run = dry_run
         self._engine = engine
         self._sink = sink
         self._renderer = renderer
@@ -108,16 +105,13 @@ class Dispatcher:
             row = outbox_repo.get(session, row_id)
             if row is None or row.state != outbox_repo.PENDING:
                 return  # another dispatcher sent it since we listed it
-            if not self._dry_run and not outbox_repo.claim(
+            if not outbox_repo.claim(
                 session, row_id, now=now, until=now + self._policy.lease, token=token
             ):
                 return  # another dispatcher is sending it right now
             session.flush()
             session.refresh(row)
             session.expunge(row)
-        if self._dry_run:
-            self._preview(row, stats)
-            return
         if row.channel in paused:
             at = paused[row.channel]
             self._finish(lambda s: outbox_repo.defer(s, row_id, token=token, at=at))
@@ -166,16 +160,6 @@ class Dispatcher:
                 )
             )
             stats.sent += 1
-
-    def _preview(self, row: OutboxRow, stats: Stats) -> None:
-        """Dry run: show what would be posted; the row stays pending for the real sender."""
-        message = (
-            self._renderer.resolved_reply(FindingNotice.from_json(row.payload))
-            if row.kind == "resolved"
-            else self._render(row)
-        )
-        self._sink.post(channel=row.channel, message=message)
-        stats.deferred += 1
 
     def _send(self, row: OutboxRow) -> tuple[Posted, str | None]:
         if row.kind == "request-update":

@@ -20,6 +20,7 @@ the same transition twice adds nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.severity import Severity, tier_rank
 from bot.findings.queries import check_title
@@ -148,15 +149,30 @@ def plan_scan(*, session: Session, outcome: ScanOutcome, routing: Routing, at: d
 def _enqueue_alert(
     session: Session, notice: FindingNotice, *, channel: str, key: str, at: datetime
 ) -> int:
+    payload, fid = notice.to_json(), notice.finding_id
+    return _enqueue(session, "alert", channel, key, payload, at=at, finding_id=fid)
+
+
+def _enqueue(
+    session: Session,
+    kind: str,
+    channel: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    at: datetime,
+    finding_id: int | None = None,
+) -> int:
+    """One outbox row, deduplicated by ``kind:channel:key``; 1 when it is new."""
     return int(
         outbox_repo.enqueue(
             session,
-            dedupe_key=f"alert:{channel}:{key}",
+            dedupe_key=f"{kind}:{channel}:{key}",
             channel=channel,
-            kind="alert",
-            payload=notice.to_json(),
+            kind=kind,
+            payload=payload,
             now=at,
-            finding_id=notice.finding_id,
+            finding_id=finding_id,
         )
     )
 
@@ -183,15 +199,8 @@ def _plan_summary(
         key=lambda i: (-i.severity.rank, i.finding_id),
     )
     summary = ScanSummary(cluster=outcome.cluster, at=at, items=tuple(items))
-    return int(
-        outbox_repo.enqueue(
-            session,
-            dedupe_key=f"summary:{channel}:scan:{outcome.scan_id}",
-            channel=channel,
-            kind="summary",
-            payload=summary.to_json(),
-            now=at,
-        )
+    return _enqueue(
+        session, "summary", channel, f"scan:{outcome.scan_id}", summary.to_json(), at=at
     )
 
 
@@ -228,17 +237,8 @@ def _plan_resolved(
     if outbox_repo.last_alert(session, finding_id=row.id, channel=channel) is None:
         return 0  # never announced here: its resolution is news only in the digest
     notice = notice_for(row, cluster=cluster, event="resolved", at=at)
-    return int(
-        outbox_repo.enqueue(
-            session,
-            dedupe_key=f"resolved:{channel}:event:{event_id}",
-            channel=channel,
-            kind="resolved",
-            payload=notice.to_json(),
-            now=at,
-            finding_id=row.id,
-        )
-    )
+    key = f"event:{event_id}"
+    return _enqueue(session, "resolved", channel, key, notice.to_json(), at=at, finding_id=row.id)
 
 
 def plan_expired_silences(*, session: Session, routing: Routing, now: datetime) -> int:

@@ -163,12 +163,13 @@ class Executor:
                 fresh = {}  # a rotation restarts the apiserver: not answering is "not yet"
             finally:
                 client.close()
-            if action.verified(fresh, plan) or plan.action != ROTATE:
+            ok = action.verified(fresh, plan)
+            if ok or plan.action != ROTATE:
                 break
             if self.clock() >= deadline:
                 return "failed", {"reason": "the rotation did not finish in time"}
             self.sleep(self.poll.total_seconds())
-        if not action.verified(fresh, plan):
+        if not ok:
             return "failed", {"reason": "the change is not in the cluster"}
         # Then the proof that matters: a re-scan no longer sees the finding (for a
         # rotation: the endpoints now serve certificates with a later notAfter).

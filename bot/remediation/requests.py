@@ -34,7 +34,6 @@ from bot.store.repos import findings as findings_repo
 from bot.store.repos import remediation as repo
 
 DEFAULT_TTL = timedelta(hours=1)
-FINAL = ("done", "failed", "drifted", "rejected", "expired", "unknown")
 
 
 def short_request_id(request_id: int) -> str:
@@ -103,10 +102,6 @@ def _view(session: Session, row: RemediationRequest) -> RequestView:
         result=dict(row.result) if row.result else None,
         finished_at=row.finished_at,
     )
-
-
-def _move(session: Session, request_id: int, frm: str, to: str, **values: Any) -> bool:
-    return repo.move(session, request_id, frm, to, **values)
 
 
 def request(
@@ -213,7 +208,7 @@ def vote(
     )
     if deny is not None:
         if deny == "expired":
-            if _move(session, request_id, "pending", "expired", decided_at=now):
+            if repo.move(session, request_id, "pending", "expired", decided_at=now):
                 _system(session, audit, request_id, "remediation.expired", {}, at=now)
             deny = "the request expired; ask for a new plan with fix"
         return _deny(session, audit, actor=voter, request_id=request_id, why=deny, now=now)
@@ -246,10 +241,10 @@ def vote(
         at=now,
     )
     if not approve:
-        _move(session, request_id, "pending", "rejected", decided_at=now, reason=clean)
+        repo.move(session, request_id, "pending", "rejected", decided_at=now, reason=clean)
     else:
         if repo.approvals(session, request_id) >= row.approvals_required:
-            _move(session, request_id, "pending", "approved", decided_at=now)
+            repo.move(session, request_id, "pending", "approved", decided_at=now)
     session.expire(row)
     return VoteResult(_view(session, row))
 
@@ -284,7 +279,7 @@ def start(
 ) -> bool:
     """approved -> executing; True for the one caller that may now execute. ``executor``
     names this process, so recovery can tell a live execution from an orphan."""
-    if not _move(
+    if not repo.move(
         session, request_id, "approved", "executing", decided_at=now, executor=executor or None
     ):
         return False
@@ -306,7 +301,9 @@ def finish(
     if state not in ("done", "failed", "drifted", "unknown"):
         raise ValueError(f"not a final execution state: {state}")
     reason = str(result.get("reason") or "") or None
-    if not _move(session, request_id, frm, state, finished_at=now, result=result, reason=reason):
+    if not repo.move(
+        session, request_id, frm, state, finished_at=now, result=result, reason=reason
+    ):
         return False
     _system(session, audit, request_id, f"remediation.{state}", result, at=now)
     return True
@@ -315,7 +312,7 @@ def finish(
 def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
     """End every pending request past its time; returns their ids."""
     ids = repo.ids_in_state(session, "pending", before=now)
-    ended = [i for i in ids if _move(session, i, "pending", "expired", decided_at=now)]
+    ended = [i for i in ids if repo.move(session, i, "pending", "expired", decided_at=now)]
     for request_id in ended:
         _system(session, audit, request_id, "remediation.expired", {}, at=now)
     return ended
@@ -345,7 +342,7 @@ def recover(
     ids = repo.ids_in_state(session, "executing", decided_before=started_before)
     if alive is not None:
         ids = [i for i in ids if (row := repo.get(session, i)) and row.executor not in alive]
-    marked = [i for i in ids if _move(session, i, "executing", "unknown")]
+    marked = [i for i in ids if repo.move(session, i, "executing", "unknown")]
     for request_id in marked:
         _system(
             session,

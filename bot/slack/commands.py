@@ -23,7 +23,7 @@ from datetime import timedelta
 from bot.core.severity import Severity
 from bot.core.snapshot import CREDENTIAL_KINDS
 from bot.slack.blocks.common import DEFAULT_COMMAND
-from bot.slack.blocks.help import USAGE
+from bot.slack.blocks.help import REMEDIATION, USAGE
 from bot.slack.command_types import (
     DEFAULT_WITHIN_DAYS,
     MAX_AUDIT_RECORDS,
@@ -51,7 +51,6 @@ from bot.slack.command_types import (
 MAX_TEXT = 4000  # Slack itself sends at most 4,000 characters of command text
 MAX_REASON = 500
 MAX_DURATION = timedelta(days=3650)  # the services apply their own, tighter limits
-REMEDIATION = frozenset({"fix", "approve", "reject", "requests"})
 _REQUEST = re.compile(r"(?:[Rr]-?)?([0-9]{1,9})")
 _ACTION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -250,13 +249,19 @@ def _silence(args: _Args, text: str) -> Command:
     parts = text.split(maxsplit=3)
     finding = args.finding(parts[1] if len(parts) > 1 else None)
     duration = args.duration(parts[2] if len(parts) > 2 else None)
-    reason = " ".join(unescape(parts[3]).split()) if len(parts) > 3 else ""
+    reason = _reason(args, parts[3] if len(parts) > 3 else None, "a silence")
+    return Silence(finding_id=finding, duration=duration, reason=reason)
+
+
+def _reason(args: _Args, text: str | None, what: str) -> str:
+    """Free text as typed (unescaped, one line, printable), required and bounded."""
+    reason = " ".join(unescape(text).split()) if text is not None else ""
     reason = "".join(c for c in reason if c.isprintable())
     if not reason:
-        raise args.fail("a silence needs a reason")
+        raise args.fail(f"{what} needs a reason")
     if len(reason) > MAX_REASON:
         raise args.fail(f"the reason is too long ({len(reason)} characters; at most {MAX_REASON})")
-    return Silence(finding_id=finding, duration=duration, reason=reason)
+    return reason
 
 
 def _rotated(args: _Args, _text: str) -> Command:
@@ -301,12 +306,7 @@ def _approve(args: _Args, _text: str) -> Command:
 def _reject(args: _Args, text: str) -> Command:
     parts = text.split(maxsplit=2)
     request_id = _request_id(args, parts[1] if len(parts) > 1 else None)
-    reason = " ".join(unescape(parts[2]).split()) if len(parts) > 2 else ""
-    reason = "".join(c for c in reason if c.isprintable())
-    if not reason:
-        raise args.fail("a rejection needs a reason")
-    if len(reason) > MAX_REASON:
-        raise args.fail(f"the reason is too long ({len(reason)} characters; at most {MAX_REASON})")
+    reason = _reason(args, parts[2] if len(parts) > 2 else None, "a rejection")
     return Reject(request_id=request_id, reason=reason)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.finding import Evidence, Finding
 from bot.core.resources import ResourceRef
-from bot.store.models import STATE_OPEN, STATE_RESOLVED, FindingRow
+from bot.store.models import STATE_OPEN, STATE_RESOLVED, Cluster, FindingRow
 
 
 def get(session: Session, finding_id: int) -> FindingRow | None:
@@ -92,6 +92,24 @@ def open_briefs(session: Session, *, cluster_ids: Sequence[int] | None = None) -
     if cluster_ids is not None:
         query = query.where(FindingRow.cluster_id.in_(list(cluster_ids)))
     return [OpenBrief._make(row) for row in session.execute(query.order_by(FindingRow.id))]
+
+
+def open_live_files(session: Session, cluster_names: Sequence[str]) -> dict[str, set[str]]:
+    """Resource names of open live ``File`` findings (node PKI files), by cluster name."""
+    rows = session.execute(
+        select(Cluster.name, FindingRow.resource_name)
+        .join(Cluster, FindingRow.cluster_id == Cluster.id)
+        .where(
+            FindingRow.state == STATE_OPEN,
+            FindingRow.source == "live",
+            FindingRow.resource_kind == "File",
+            Cluster.name.in_(list(cluster_names)),
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for cluster, name in rows:
+        found.setdefault(cluster, set()).add(name)
+    return found
 
 
 def open_of_check(

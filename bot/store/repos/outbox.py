@@ -201,12 +201,6 @@ def counts(session: Session) -> dict[str, int]:
     return {state: found.get(state, 0) for state in (PENDING, SENT, DEAD)}
 
 
-def dead_letters(session: Session, *, limit: int = 50) -> list[OutboxRow]:
-    """The newest dead-lettered rows."""
-    query = select(OutboxRow).where(OutboxRow.state == DEAD).order_by(OutboxRow.id.desc())
-    return list(session.scalars(query.limit(limit)))
-
-
 def prune(session: Session, *, kind: str, before: datetime) -> int:
     """Delete finished (sent or dead) rows of ``kind`` created before ``before``."""
     result = session.execute(
