@@ -90,7 +90,6 @@ def scheduler_run(job_id: str, db_url: str | None) -> None:
     from bot import wiring
     from bot.errors import UserError
     from bot.scheduler.runner import JobRunner, Outcome
-    from bot.scheduler.service import make_holder
     from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
@@ -103,7 +102,7 @@ def scheduler_run(job_id: str, db_url: str | None) -> None:
             targets=wiring.configured_targets(settings),
             dispatch=scheduling.dispatcher(settings, engine=engine, sink=sink),
         )
-        runner = JobRunner(engine, lambda: datetime.now(UTC), make_holder(), jobs)
+        runner = JobRunner(engine, wiring.utcnow, wiring.process_holder(), jobs)
         outcome = runner.run_now(job_id)
         click.echo(f"{job_id}: {outcome.value}", err=True)
         if outcome is Outcome.FAILED:

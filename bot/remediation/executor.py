@@ -160,10 +160,10 @@ class Executor:
             except KubeError:
                 if plan.action != ROTATE or self.clock() >= deadline:
                     raise
-                fresh = {}  # a rotation restarts the apiserver: not answering is "not yet"
+                fresh = None  # a rotation restarts the apiserver: not answering is "not yet"
             finally:
                 client.close()
-            ok = action.verified(fresh, plan)
+            ok = fresh is not None and action.verified(fresh, plan)
             if ok or plan.action != ROTATE:
                 break
             if self.clock() >= deadline:

@@ -116,7 +116,7 @@ def request(
     """Store ``plan`` (a bot.remediation.plan.Plan) as a pending request."""
     finding = findings_repo.get(session, parse_short_id(plan.finding_id))
     if finding is None:
-        raise UserError(f"F-{plan.finding_id} does not exist")
+        raise UserError(f"{plan.finding_id} does not exist")
     row = repo.add(
         session,
         cluster_id=finding.cluster_id,

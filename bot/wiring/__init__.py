@@ -181,7 +181,8 @@ def slack_services(
 @cache
 def process_holder() -> str:
     """This process's one identity: scheduler heartbeats, claims, leases and the
-    remediation executor all use it, so recovery can tell live work from orphans."""
+    remediation executor all use it, so recovery can tell live work from orphans.
+    Cached: every caller in the process gets the same one."""
     from bot.scheduler.service import make_holder
 
     return make_holder()

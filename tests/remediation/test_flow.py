@@ -363,3 +363,24 @@ def test_at_start_on_sqlite_every_other_execution_is_an_orphan(world: World) -> 
     assert world.executor.recover() == []  # its heartbeat looks alive
     assert world.executor.recover(sole_process=True) == [rid]
     assert world.state(rid) == "failed"
+
+
+def test_a_plan_for_a_finding_that_is_gone_names_it_once(world: World) -> None:
+    from dataclasses import replace
+
+    from bot.errors import UserError
+
+    client = world.connect(world.target)
+    try:
+        plan = plan_remediation(client, action_id=None, finding=world.finding(), now=world.clock())
+    finally:
+        client.close()
+    with db.session_scope(world.engine) as s, pytest.raises(UserError) as gone:
+        requests.request(
+            session=s,
+            plan=replace(plan, finding_id="F-9999"),
+            requester="U1",
+            now=world.clock(),
+            audit=AUDIT,
+        )
+    assert str(gone.value) == "F-9999 does not exist"

@@ -152,3 +152,25 @@ def test_a_rotation_that_never_finishes_fails(engine: Engine, tmp_path: Path) ->
         view = executor.run(rid)
     assert view is not None and view.state == "failed"
     assert view.reason == "the rotation did not finish in time"
+
+
+def test_a_control_plane_that_stops_answering_is_not_yet_not_unknown(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The rotation restarts the apiserver: GETs of the control plane fail for a while."""
+    with FakeKubeAPI(objects=_objects()) as api:
+        executor, rid, _clock = _setup(engine, api, tmp_path, renews=True)
+        polls = executor.sleep
+        path = "/apis/rke.cattle.io/v1/namespaces/fleet-local/rkecontrolplanes/local"
+
+        first = iter([True])
+
+        def sleep(seconds: float) -> None:  # after the patch: the next two reads fail
+            if next(first, False):
+                api.fail(path, 503, times=2, method="GET")
+            polls(seconds)
+
+        executor.sleep = sleep
+        view = executor.run(rid)
+    assert view is not None and view.state == "done", view
+    assert view.result is not None and "a later notAfter" in str(view.result["verified"])
