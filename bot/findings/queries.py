@@ -19,7 +19,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -246,13 +246,18 @@ def expiring_certs(
     now: datetime,
     limit: int = 500,
     open_rows: list[OpenBrief] | None = None,
+    among: Collection[str] | None = None,
 ) -> list[CertView]:
     """Certificates that expire within ``within_days`` of ``now`` (expired ones included),
     soonest first, from the current inventory: every certificate, not only findings.
-    ``open_rows``: the open findings in scope, when the caller has them already."""
+    ``open_rows``: the open findings in scope, when the caller has them already;
+    ``among``: only these clusters (by name; with ``cluster`` None)."""
     if within_days < 0:
         raise UserError("the window must be 0 days or more, e.g. --within 30d")
     cluster_ids, names = _scope(session, cluster)
+    if among is not None:
+        names = {i: n for i, n in names.items() if n in among}
+        cluster_ids = list(names)
     until = now + timedelta(days=within_days)
     if open_rows is None:
         open_rows = _open_rows(session, cluster_ids)

@@ -138,8 +138,6 @@ def _changes(
 def _certs(
     session: Session, *, clusters: set[str], now: datetime, open_rows: list[OpenBrief]
 ) -> tuple[DigestCert, ...]:
-    # All clusters' certificates, with the open findings of this channel's clusters: a
-    # certificate of another channel's cluster is filtered out below anyway.
     views = expiring_certs(
         session=session,
         cluster=None,
@@ -147,6 +145,7 @@ def _certs(
         now=now,
         limit=MAX_CERTS,
         open_rows=open_rows,
+        among=clusters,
     )
     return tuple(
         DigestCert(
@@ -157,7 +156,6 @@ def _certs(
             finding_id=v.finding_id,
         )
         for v in views
-        if v.cluster in clusters
     )
 
 

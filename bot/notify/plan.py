@@ -245,10 +245,13 @@ def plan_expired_silences(*, session: Session, routing: Routing, now: datetime) 
     """One "unsilenced" alert for each silence that ran out on a still-open finding."""
     added = 0
     names = {c.id: c.name for c in clusters_repo.list_all(session)}
-    for silence in silences_repo.expired_between(
-        session, after=now - EXPIRED_SILENCE_WINDOW, until=now
-    ):
-        added += _plan_unsilenced(session, silence, names=names, routing=routing, now=now)
+    expired = silences_repo.expired_between(session, after=now - EXPIRED_SILENCE_WINDOW, until=now)
+    # Silenced again (a new silence replaced the old one): one query for all of them.
+    ids = [s.finding_id for s in expired]
+    again = {s.finding_id for s in silences_repo.active(session, now=now, finding_ids=ids)}
+    for silence in expired:
+        if silence.finding_id not in again:
+            added += _plan_unsilenced(session, silence, names=names, routing=routing, now=now)
     return added
 
 
@@ -260,8 +263,6 @@ def _plan_unsilenced(
         return 0
     if Severity(row.severity) not in ALERT_SEVERITIES:
         return 0
-    if silences_repo.active(session, now=now, finding_ids=[row.id]):
-        return 0  # silenced again (a new silence replaced the old one)
     cluster = names[row.cluster_id]
     channel = routing.alert_channel_for(cluster)
     if channel is None:
