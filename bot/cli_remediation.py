@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from bot.remediation.requests import RequestView
+    from bot.remediation.request_views import RequestView
 
 _DB_HELP = "Database URL (default: SECBOT_DATABASE_URL)."
 _REQUEST = re.compile(r"(?:[Rr]-)?([0-9]{1,9})")
@@ -105,14 +105,14 @@ def remediation_plan(
 def remediation_list(pending: bool, db_url: str | None) -> None:
     """The newest remediation requests."""
     from bot import wiring
-    from bot.remediation import requests
+    from bot.remediation import request_views
     from bot.store.db import read_scope
 
     settings = wiring.settings_for_command()
     engine = wiring.open_store(settings, url=db_url)
     try:
         with read_scope(engine) as session:
-            views = requests.listing(session=session, pending_only=pending, limit=50)
+            views = request_views.listing(session=session, pending_only=pending, limit=50)
     finally:
         engine.dispose()
     if not views:
@@ -128,7 +128,7 @@ def remediation_show(request: str, db_url: str | None) -> None:
     """One request (R-7): state, votes, plan, outcome."""
     from bot import wiring
     from bot.errors import UserError
-    from bot.remediation import requests
+    from bot.remediation import request_views
     from bot.store.db import read_scope
 
     match = _REQUEST.fullmatch(request.strip())
@@ -138,7 +138,7 @@ def remediation_show(request: str, db_url: str | None) -> None:
     engine = wiring.open_store(settings, url=db_url)
     try:
         with read_scope(engine) as session:
-            view = requests.get(session=session, request_id=int(match.group(1)))
+            view = request_views.get(session=session, request_id=int(match.group(1)))
     finally:
         engine.dispose()
     if view is None:

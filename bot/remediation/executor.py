@@ -32,7 +32,7 @@ from bot.errors import UserError
 from bot.findings.queries import parse_short_id
 from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeConflict, KubeError
-from bot.remediation import requests
+from bot.remediation import request_views, requests
 from bot.remediation.catalog import get_action
 from bot.remediation.plan import Drift, Plan
 from bot.remediation.planner import apply_plan
@@ -59,9 +59,9 @@ class Executor:
     sleep: Callable[[float], None] = time.sleep
     holder: str = ""  # this process, as in scheduler_instances (bot.scheduler.service)
     # Called in the transaction that records the outcome (bot.remediation.flow posts it).
-    announce: Callable[[Session, requests.RequestView], None] | None = None
+    announce: Callable[[Session, request_views.RequestView], None] | None = None
 
-    def run(self, request_id: int) -> requests.RequestView | None:
+    def run(self, request_id: int) -> request_views.RequestView | None:
         """Execute R-<id> if it is approved and nobody else is; None if not ours to run."""
         with session_scope(self.engine) as session:
             if not requests.start(
@@ -72,7 +72,7 @@ class Executor:
                 executor=self.holder,
             ):
                 return None
-            view = requests.get(session=session, request_id=request_id)
+            view = request_views.get(session=session, request_id=request_id)
         assert view is not None
         plan = view.plan
         try:
@@ -120,10 +120,10 @@ class Executor:
                 started_before=before,
                 alive=alive if before is None else None,
             )
-            stuck = requests.unresolved(session=session)
+            stuck = request_views.unresolved(session=session)
         for request_id in stuck:
             with session_scope(self.engine) as session:
-                view = requests.get(session=session, request_id=request_id)
+                view = request_views.get(session=session, request_id=request_id)
             if view is None:  # pragma: no cover - requests are never deleted
                 continue
             try:
@@ -139,7 +139,7 @@ class Executor:
         """Execute approved requests nobody is running (the vote's own run was lost to a
         restart or an error): ``start`` is a conditional write, so this never doubles."""
         with session_scope(self.engine) as session:
-            ids = requests.approved(session=session)
+            ids = request_views.approved(session=session)
         return [i for i in ids if self.run(i) is not None]
 
     def _verify(
@@ -193,7 +193,7 @@ class Executor:
 
     def _finish(
         self, request_id: int, state: str, result: dict[str, Any], *, frm: str = "executing"
-    ) -> requests.RequestView | None:
+    ) -> request_views.RequestView | None:
         with session_scope(self.engine) as session:
             finished = requests.finish(
                 session=session,
@@ -204,7 +204,7 @@ class Executor:
                 audit=self.audit,
                 frm=frm,
             )
-            view = requests.get(session=session, request_id=request_id)
+            view = request_views.get(session=session, request_id=request_id)
             if finished and view is not None and self.announce is not None:
                 self.announce(session, view)
             return view

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.audit.log import AuditLog
 from bot.notify.payloads import RequestNotice
-from bot.remediation import requests
+from bot.remediation import request_views, requests
 from bot.remediation.plan import Plan
 from bot.remediation.text import plan_lines
 from bot.store.db import Engine, Session, session_scope
@@ -24,7 +24,7 @@ from bot.store.repos import outbox as outbox_repo
 
 
 def notice(
-    view: requests.RequestView,
+    view: request_views.RequestView,
     event: str,
     *,
     at: datetime,
@@ -75,7 +75,7 @@ def ask(
     audit: AuditLog,
     channel: str | None,
     ttl: timedelta = requests.DEFAULT_TTL,
-) -> requests.RequestView:
+) -> request_views.RequestView:
     with session_scope(engine) as session:
         view = requests.request(
             session=session, plan=plan, requester=requester, now=now, audit=audit, ttl=ttl
@@ -115,7 +115,7 @@ def decide(
             audit=audit,
             reason=reason,
         )
-        view = result.request or requests.get(session=session, request_id=request_id)
+        view = result.request or request_views.get(session=session, request_id=request_id)
         if view is None:
             return result
         if view.state == "expired":  # found by this vote: the buttons must go too
@@ -140,10 +140,10 @@ def decide(
     return result
 
 
-def announce_finish(channel: str | None) -> Callable[[Session, requests.RequestView], None]:
+def announce_finish(channel: str | None) -> Callable[[Session, request_views.RequestView], None]:
     """The executor's hook: the outcome of an execution, posted in the same transaction."""
 
-    def announce(session: Session, view: requests.RequestView) -> None:
+    def announce(session: Session, view: request_views.RequestView) -> None:
         result = view.result or {}
         detail = str(result.get("reason") or result.get("verified") or "") or None
         when = view.finished_at or view.created_at
@@ -156,7 +156,7 @@ def expire(*, engine: Engine, now: datetime, audit: AuditLog, channel: str | Non
     with session_scope(engine) as session:
         ended = requests.expire(session=session, now=now, audit=audit)
         for request_id in ended:
-            view = requests.get(session=session, request_id=request_id)
+            view = request_views.get(session=session, request_id=request_id)
             if view is not None:
                 _post(
                     session,

@@ -13,6 +13,9 @@ the audit log in the same transaction (DESIGN.md "Security stance"):
 - ``finish`` records done / failed / drifted with a non-secret result;
 - ``expire`` ends pending requests past their time; ``recover`` marks requests a crash
   left ``executing`` as ``unknown`` (never re-run; the executor then reads the cluster).
+
+Reading requests (``get``, ``listing``, the ids recovery picks up) is in
+bot.remediation.request_views.
 """
 
 from __future__ import annotations
@@ -28,16 +31,13 @@ from bot.core.masking import mask_text
 from bot.errors import UserError
 from bot.findings.queries import parse_short_id
 from bot.remediation.plan import Plan
+from bot.remediation.request_views import RequestView, short_request_id, view_of
 from bot.store.db import Session
 from bot.store.models_remediation import RemediationRequest
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import remediation as repo
 
 DEFAULT_TTL = timedelta(hours=1)
-
-
-def short_request_id(request_id: int) -> str:
-    return f"R-{request_id}"
 
 
 def _system(
@@ -57,50 +57,6 @@ def _system(
         subject=short_request_id(request_id),
         payload=payload,
         at=at,
-    )
-
-
-@dataclass(frozen=True)
-class RequestView:
-    id: int
-    action: str
-    state: str
-    requester: str
-    risk: str
-    approvals_required: int
-    approvals: tuple[str, ...]
-    plan: Plan
-    plan_hash: str
-    created_at: datetime
-    expires_at: datetime
-    finding_id: int
-    reason: str | None = None
-    result: dict[str, Any] | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def short_id(self) -> str:
-        return short_request_id(self.id)
-
-
-def _view(session: Session, row: RemediationRequest) -> RequestView:
-    votes = repo.approvers(session, row.id)
-    return RequestView(
-        id=row.id,
-        action=row.action,
-        state=row.state,
-        requester=row.requester,
-        risk=row.risk,
-        approvals_required=row.approvals_required,
-        approvals=tuple(votes),
-        plan=Plan.from_json(json.dumps(row.plan)),
-        plan_hash=row.plan_hash,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        finding_id=row.finding_id,
-        reason=row.reason,
-        result=dict(row.result) if row.result else None,
-        finished_at=row.finished_at,
     )
 
 
@@ -139,17 +95,7 @@ def request(
         payload={"finding": f"F-{finding.id}", "action": plan.action, "plan_hash": row.plan_hash},
         at=now,
     )
-    return _view(session, row)
-
-
-def get(*, session: Session, request_id: int) -> RequestView | None:
-    row = repo.get(session, request_id)
-    return _view(session, row) if row is not None else None
-
-
-def listing(*, session: Session, pending_only: bool = False, limit: int = 20) -> list[RequestView]:
-    states = ("pending", "approved", "executing") if pending_only else None
-    return [_view(session, row) for row in repo.newest(session, states=states, limit=limit)]
+    return view_of(session, row)
 
 
 @dataclass(frozen=True)
@@ -246,7 +192,7 @@ def vote(
         if repo.approvals(session, request_id) >= row.approvals_required:
             repo.move(session, request_id, "pending", "approved", decided_at=now)
     session.expire(row)
-    return VoteResult(_view(session, row))
+    return VoteResult(view_of(session, row))
 
 
 def _denial(
@@ -316,16 +262,6 @@ def expire(*, session: Session, now: datetime, audit: AuditLog) -> list[int]:
     for request_id in ended:
         _system(session, audit, request_id, "remediation.expired", {}, at=now)
     return ended
-
-
-def unresolved(*, session: Session) -> list[int]:
-    """Requests ``unknown`` without an outcome yet (recovery verifies them)."""
-    return repo.ids_in_state(session, "unknown", unfinished=True)
-
-
-def approved(*, session: Session) -> list[int]:
-    """Requests approved but not started."""
-    return repo.ids_in_state(session, "approved")
 
 
 def recover(

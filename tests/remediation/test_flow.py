@@ -24,7 +24,7 @@ from bot.audit.log import AuditLog, verify
 from bot.core.policy import CheckPolicy
 from bot.fleet import scan_fleet
 from bot.kube.client import KubeClient, KubeTarget, Timeouts
-from bot.remediation import requests
+from bot.remediation import request_views, requests
 from bot.remediation.executor import Executor
 from bot.remediation.planner import FindingRef, plan_remediation
 from bot.sources.tlsprobe import ProbeOptions
@@ -144,7 +144,7 @@ class World:
 
     def state(self, request_id: int) -> str:
         with db.session_scope(self.engine) as s:
-            view = requests.get(session=s, request_id=request_id)
+            view = request_views.get(session=s, request_id=request_id)
             assert view is not None
             return view.state
 

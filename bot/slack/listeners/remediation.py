@@ -18,7 +18,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.errors import UserError
-from bot.remediation import flow, requests
+from bot.remediation import flow, request_views
 from bot.remediation.service import plan_fix
 from bot.remediation.text import plan_lines
 from bot.slack.auth import GroupLookup, LookupFailed, Operators, slack_group_lookup
@@ -121,7 +121,7 @@ def decide(
     return message(f"R-{view.id}: {count}", [section(f"Approval recorded: {count}.")])
 
 
-def _outcome(view: requests.RequestView) -> Message:
+def _outcome(view: request_views.RequestView) -> Message:
     result = view.result or {}
     detail = str(result.get("reason") or result.get("verified") or "")
     text = f"{code(view.short_id)} *{view.state}*" + (f": {detail}" if detail else "")
@@ -141,7 +141,7 @@ def listing(command: Requests, r: Request) -> Later:
 
     def job() -> Message:
         with read_scope(s.engine) as session:
-            views = requests.listing(session=session, pending_only=command.pending, limit=40)
+            views = request_views.listing(session=session, pending_only=command.pending, limit=40)
         notices = [flow.notice(v, v.state, at=v.created_at) for v in views]
         return requests_message(notices, tz=s.tz, command=s.command)
 
