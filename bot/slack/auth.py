@@ -12,7 +12,9 @@ slash command before its listener runs: read subcommands pass; state-changing on
 (``blocks.help.STATE_CHANGING``) from anyone else get an ephemeral denial that explains
 the rule, and a log line with the user id and the subcommand (never a display name).
 Each denial is also audited ("command.denied", by ``audit_denials``) in a transaction of
-its own, since nothing else is written: who tried what, and why they were refused.
+its own, since nothing else is written: who tried what, and why they were refused. The
+Fix button (``listeners.actions``) audits its denials with the same hook, naming the
+finding as well.
 """
 
 from __future__ import annotations
@@ -132,17 +134,26 @@ def denial_text(subcommand: str, *, command: str) -> str:
 
 
 def audit_denials(
-    *, engine: Engine, audit: AuditLog, clock: Callable[[], datetime], command: str
+    *,
+    engine: Engine,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+    command: str,
+    finding: str | None = None,
 ) -> DenialHook:
     """A DenialHook that writes a "command.denied" audit record in its own transaction.
 
-    It runs before the ack (the middleware answers by returning it): one small row, and
-    denials are rare; on SQLite it may queue briefly behind a scan's write. The person is
-    refused either way: when the database cannot be used (a UserError from the store),
-    the failure is logged as an error instead of turning the denial into one.
+    For the slash command it runs before the ack (the middleware answers by returning
+    it): one small row, and denials are rare; on SQLite it may queue briefly behind a
+    scan's write. The person is refused either way: when the database cannot be used (a
+    UserError from the store), the failure is logged as an error instead of turning the
+    denial into one. ``finding`` ("F-12", the Fix button's) is added to the payload.
     """
 
     def record(subcommand: str, user: str, why: str) -> None:
+        payload = {"command": f"{command} {subcommand}", "user": user, "why": why}
+        if finding is not None:
+            payload["finding"] = finding
         try:
             with session_scope(engine) as session:
                 audit.record(
@@ -150,7 +161,7 @@ def audit_denials(
                     actor=user[:64] or "unknown",
                     action="command.denied",
                     subject=f"command:{subcommand}",
-                    payload={"command": f"{command} {subcommand}", "user": user, "why": why},
+                    payload=payload,
                     at=clock(),
                 )
         except UserError as e:

@@ -1,8 +1,9 @@
 """Remediation through the Slack app, on SQLite and PostgreSQL: `/harvester fix F-n` by an
 operator plans against the (fake) cluster and posts the plan with Approve / Reject to the
-approval channel; the requester's own click is refused (and audited); an approver's click
-executes it once, re-scans, and the approval message's buttons give way to the outcome,
-with the result in its thread. Without SECBOT_APPROVERS the commands answer "not enabled".
+approval channel; the requester's own click is refused (and audited), and so is an
+outsider's click of a finding's Fix button; an approver's click executes it once,
+re-scans, and the approval message's buttons give way to the outcome, with the result in
+its thread. Without SECBOT_APPROVERS the commands answer "not enabled".
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import block_action, signed_request
 from tests.remediation.test_flow import _objects
-from tests.slack.conftest import OPERATOR, SECRET, Bot, settings_for, text_of
+from tests.slack.conftest import GROUP, GROUP_MEMBER, OPERATOR, SECRET, Bot, settings_for, text_of
+from tests.slack.test_app_audit import records
 from tests.store.conftest import BACKENDS, migrated_engine
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -188,13 +190,46 @@ def test_reject_by_command_needs_an_approver_and_a_reason(
 
 
 def test_the_fix_button_plans_for_operators_only(
-    setup: tuple[Bot, FakeKubeAPI, Dispatcher, int],
+    setup: tuple[Bot, FakeKubeAPI, Dispatcher, int], engine: Engine
 ) -> None:
-    bot, _api, _dispatcher, fid = setup
+    bot, api, _dispatcher, fid = setup
+    bot.slack.groups[GROUP] = [GROUP_MEMBER]  # the outsider is in no operator group
     denied = _click(bot, f"F-{fid}", "UOUTSIDER", "out", action="finding-fix")
     assert "SECBOT_OPERATORS" in text_of(denied)
+    assert (denied["response_type"], denied["replace_original"]) == ("ephemeral", False)
+    # audited like `/harvester fix` by a non-operator, naming the finding as well
+    payload = {"command": "/harvester fix", "user": "UOUTSIDER", "why": "not an operator"}
+    assert [r[1:] for r in records(engine)] == [
+        ("UOUTSIDER", "command.denied", "command:fix", {**payload, "finding": f"F-{fid}"})
+    ]
+    assert not [r for r in api.requests if r.method == "PATCH"]  # not even a dry run
     planned = _click(bot, f"F-{fid}", OPERATOR, "ops", action="finding-fix")
     assert "R-1" in text_of(planned) and "planned (posted to #approvals)" in text_of(planned)
+    after = records(engine)[1:]
+    assert after and all(r[1] == OPERATOR and r[2] != "command.denied" for r in after)
+    assert verify(engine, hmac_key=b"s" * 32).ok
+
+
+def test_the_fix_button_audits_a_failed_group_lookup_as_a_denial(
+    setup: tuple[Bot, FakeKubeAPI, Dispatcher, int], engine: Engine
+) -> None:
+    bot, _api, _dispatcher, fid = setup
+    bot.slack.fail("usergroups.users.list", 500)
+    denied = _click(bot, f"F-{fid}", GROUP_MEMBER, "grp", action="finding-fix")
+    assert "SECBOT_OPERATORS" in text_of(denied)
+    assert [r[1:] for r in records(engine)] == [
+        (
+            GROUP_MEMBER,
+            "command.denied",
+            "command:fix",
+            {
+                "command": "/harvester fix",
+                "user": GROUP_MEMBER,
+                "why": "user-group lookup failed",
+                "finding": f"F-{fid}",
+            },
+        )
+    ]
 
 
 def test_a_plan_the_server_refuses_is_shown_and_not_stored(
