@@ -21,6 +21,7 @@ import click
 
 from bot.cli_agent import agent
 from bot.cli_audit import audit
+from bot.cli_checks import checks
 from bot.cli_clusters import clusters
 from bot.cli_db import db
 from bot.cli_remediation import remediation
@@ -206,61 +207,6 @@ def _progress() -> Any:
     return say
 
 
-@cli.group()
-def checks() -> None:
-    """List and explain the checks."""
-
-
-@checks.command("list")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def checks_list(fmt: str) -> None:
-    """Print every check: id, default severity, title."""
-    from bot.checks.registry import builtin_checks
-
-    items = builtin_checks()
-    if fmt == "json":
-        import json
-
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": c.id,
-                        "severity": c.severity.value,
-                        "title": c.title,
-                        "tags": list(c.tags),
-                        "remediation": c.remediation,
-                    }
-                    for c in items
-                ],
-                indent=2,
-            )
-        )
-        return
-    width = max((len(c.id) for c in items), default=0)
-    for c in items:
-        click.echo(f"{c.id:<{width}}  {c.severity.value:<8}  {c.title}")
-
-
-@checks.command("explain")
-@click.argument("check_id")
-def checks_explain(check_id: str) -> None:
-    """Explain one check: rationale, a bad and a good example, sources."""
-    from bot.checks.registry import get_check
-
-    try:
-        check = get_check(check_id)
-    except KeyError:
-        _fail(f"unknown check id {check_id!r}; `secbot checks list` shows the ids")
-    click.echo(f"{check.id}: {check.title}")
-    click.echo(
-        f"severity: {check.severity.value}   tags: {', '.join(check.tags) or '-'}"
-        f"   remediation: {check.remediation or 'none (manual)'}"
-    )
-    click.echo("")
-    click.echo(check.doc())
-
-
 def _routing(settings: Any, targets: list[Any]) -> Any:
     """Where the transitions this scan records are announced (``secbot serve`` sends
     them): live targets' own channels; for offline inputs, the clusters file's when it
@@ -276,6 +222,7 @@ def _routing(settings: Any, targets: list[Any]) -> Any:
     return wiring.notify_routing(settings, targets)
 
 
+cli.add_command(checks)
 cli.add_command(clusters)
 cli.add_command(serve)
 cli.add_command(db)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ import click
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.health.server import HealthServer
+    from bot.slack.services import ScanRunner
     from bot.store.db import Engine
 
 
@@ -56,6 +57,36 @@ def _say(message: str) -> None:
     click.echo(f"secbot: {message}", err=True)
 
 
+@contextmanager
+def _scheduler(
+    settings: Settings,
+    *,
+    engine: Engine,
+    runner: ScanRunner | None = None,
+    then: Callable[[], None] = lambda: None,
+) -> Iterator[None]:
+    """The scheduler's jobs run while the block does (only the leader's, with several
+    replicas); what a crash left executing is recovered before it starts. On the way out
+    it stops (running jobs finish), then ``then`` runs: the Slack mode's worker pool
+    shuts down after the scheduler, and not at all when the scheduler never started."""
+    from bot.wiring import scheduling
+
+    scheduling.recover_at_start(settings, engine=engine, runner=runner)
+    scheduler = scheduling.scheduler_service(
+        settings,
+        engine=engine,
+        sink=scheduling.sink(settings, engine=engine),
+        say=_say,
+        runner=runner,
+    )
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.stop()
+        then()
+
+
 @click.command()
 @click.option("--db", "db_url", help="Database URL (default: SECBOT_DATABASE_URL).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="HTTP mode: listen address.")
@@ -64,7 +95,6 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     """Run the Slack bot until SIGINT/SIGTERM (Socket Mode, HTTP mode, or console only)."""
     from bot import wiring
     from bot.errors import UserError
-    from bot.wiring import scheduling
 
     settings = wiring.settings_for_command()
     if settings.slack_bot_token is not None and not (
@@ -79,16 +109,9 @@ def serve(db_url: str | None, host: str, port: int | None) -> None:
     try:
         with _stop_on_signals() as stop:
             if settings.slack_bot_token is None:
-                scheduling.recover_at_start(settings, engine=engine, runner=None)
-                scheduler = scheduling.scheduler_service(
-                    settings, engine=engine, sink=scheduling.sink(settings, engine=engine), say=_say
-                )
-                scheduler.start()
-                try:
+                with _scheduler(settings, engine=engine):
                     while not stop.wait(0.5):
                         pass
-                finally:
-                    scheduler.stop()
             else:
                 _run_slack(settings, engine=engine, host=host, port=port, stop=stop, health=health)
         _say("stopped")
@@ -135,23 +158,18 @@ def _run_slack(
     from bot.slack import readiness
     from bot.slack.app import build_app
     from bot.slack.runtime import serve_http, serve_socket_mode
-    from bot.wiring import scheduling
 
     def watch(probe: readiness.Probe) -> None:
         if health is not None:
             health.set_check("slack", probe)
 
     services = wiring.slack_services(settings, engine=engine)
-    scheduling.recover_at_start(settings, engine=engine, runner=services.scan_runner)
-    scheduler = scheduling.scheduler_service(
+    with _scheduler(
         settings,
         engine=engine,
-        sink=scheduling.sink(settings, engine=engine),
-        say=_say,
         runner=services.scan_runner,
-    )
-    scheduler.start()
-    try:
+        then=lambda: services.worker.shutdown(wait=True),
+    ):
         app = build_app(settings=settings, services=services)
         if settings.slack_app_token is not None:
             token = settings.slack_app_token.get_secret_value()
@@ -176,6 +194,3 @@ def _run_slack(
                 stop=stop,
                 ready=listening,
             )
-    finally:
-        scheduler.stop()
-        services.worker.shutdown(wait=True)

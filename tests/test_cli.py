@@ -2,8 +2,8 @@
 
 Aspects: the README's main job (scan the sample bundle into SQLite) and what a second
 scan of the same input reports; JSON and SARIF shapes; --fail-on exit codes; bad input
-and usage give one line on stderr, exit 2, no traceback and nothing in the store;
-`checks list` / `checks explain`; the real console script in a subprocess.
+and usage give one line on stderr, exit 2, no traceback and nothing in the store; the
+real console script in a subprocess. `checks list` / `checks explain`: test_cli_checks.py.
 """
 
 from __future__ import annotations
@@ -209,7 +209,6 @@ def test_bad_bundle_is_one_line_exit_2_and_nothing_stored(
         ["scan"],
         ["scan", "--bundle", "x.zip", "--check", "no-such-check"],
         ["scan", "--format", "xml"],
-        ["checks", "explain", "no-such-check"],
         ["nonsense"],
     ],
 )
@@ -218,18 +217,6 @@ def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]
     assert code == 2
     assert "Traceback" not in out + err
     assert err.strip()
-
-
-def test_checks_list_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.checks.registry import builtin_checks
-
-    code, out, _ = run(["checks", "list"], capsys)
-    assert code == 0
-    ids = [line.split()[0] for line in out.strip().splitlines()]
-    assert ids == [c.id for c in builtin_checks()]
-    code, out, _ = run(["checks", "explain", "http-proxy-noproxy-missing-nodes"], capsys)
-    assert code == 0
-    assert "Bad:" in out and "Good:" in out and "Source:" in out
 
 
 def test_console_script_runs(sample: Path, tmp_path: Path) -> None:
