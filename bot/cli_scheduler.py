@@ -19,7 +19,7 @@ import click
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.notify.payloads import Digest
+    from bot.notify.digest_payloads import Digest
     from bot.store.db import Engine
 
 _DB_HELP = "Database URL (default: SECBOT_DATABASE_URL)."
@@ -37,7 +37,7 @@ def scheduler_list(db_url: str | None) -> None:
     from zoneinfo import ZoneInfo
 
     from bot import wiring
-    from bot.scheduler.service import describe_jobs
+    from bot.scheduler.jobs_info import describe_jobs
     from bot.store.db import read_scope
     from bot.store.repos import instances
     from bot.store.repos import outbox as outbox_repo

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from bot.core.severity import Severity
 from bot.findings.queries import check_title, expiring_certs
-from bot.notify.payloads import (
+from bot.notify.digest_payloads import (
     Digest,
     DigestCert,
     DigestChange,

@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 
 from bot.core.masking import mask_text
 from bot.errors import PermanentError, RateLimited, TemporaryError
-from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
+from bot.notify.digest_payloads import Digest
+from bot.notify.payloads import FindingNotice, RequestNotice, ScanSummary
 from bot.notify.sinks import Message, Posted, Renderer, Sink
 from bot.store.db import Engine, Session, session_scope
 from bot.store.models_ops import OutboxRow

@@ -9,8 +9,9 @@ in the bot's own terms, so the dispatcher needs no Slack knowledge:
 - ``PermanentError``: retrying cannot help (channel not found, not in channel, bad auth,
   invalid blocks): the message is dead-lettered at once.
 
-A ``Renderer`` turns payloads (bot.notify.payloads) into messages; the Slack one lives in
-bot/slack/blocks (pure builders), and the console prints the same messages.
+A ``Renderer`` turns payloads (bot.notify.payloads, bot.notify.digest_payloads) into
+messages; the Slack one lives in bot/slack/blocks (pure builders), and the console prints
+the same messages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
+from bot.notify.digest_payloads import Digest
+from bot.notify.payloads import FindingNotice, RequestNotice, ScanSummary
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}
 

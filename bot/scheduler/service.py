@@ -15,9 +15,9 @@ Tests drive ``step`` directly (no thread, no sleeping). Under the loop the catch
 on a thread of its own, so a fleet of missed scans never stalls lease renewals or
 heartbeats; called directly, ``step`` catches up inline.
 
-``describe_jobs`` (and ``SchedulerService.describe``) answer ``secbot scheduler list``
-without starting anything: next run from the trigger and the clock, last claim from the
-database.
+``SchedulerService.describe`` answers ``secbot scheduler list`` for this service's jobs
+(bot.scheduler.jobs_info, which also answers it without starting anything). ``make_holder``
+names this process in claims, leases and heartbeats.
 """
 
 from __future__ import annotations
@@ -28,16 +28,15 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.scheduler.jobs import JobSpec
+from bot.scheduler.jobs_info import JobInfo, describe_jobs
 from bot.scheduler.leader import LeaderGate
 from bot.scheduler.runner import JobRunner, new_error_id
-from bot.scheduler.slots import next_fire, trigger_text
-from bot.store.db import Engine, read_scope, session_scope
-from bot.store.repos import claims, instances
+from bot.store.db import Engine, session_scope
+from bot.store.repos import instances
 
 log = logging.getLogger(__name__)
 
@@ -49,51 +48,9 @@ SQLITE_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class JobInfo:
-    """One row of ``secbot scheduler list``."""
-
-    id: str
-    description: str
-    trigger: str
-    next_run: datetime | None  # aware UTC
-    claim: bool
-    last_slot: str | None = None
-    last_claimed_at: datetime | None = None
-    last_finished_at: datetime | None = None
-    last_error: str | None = None
-    last_holder: str | None = None
-
-
 def make_holder() -> str:
     """This process's identity in claims, leases and heartbeats: host:pid:random."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def describe_jobs(
-    *, jobs: Sequence[JobSpec], engine: Engine, clock: Callable[[], datetime]
-) -> list[JobInfo]:
-    """The job table with next run times and each claimed job's latest claim."""
-    now = clock()
-    rows: list[JobInfo] = []
-    with read_scope(engine) as session:
-        for job in jobs:
-            last = claims.latest(session, job_id=job.id) if job.claim else None
-            rows.append(
-                JobInfo(
-                    id=job.id,
-                    description=job.description,
-                    trigger=trigger_text(job.trigger),
-                    next_run=next_fire(job.trigger, now),
-                    claim=job.claim,
-                    last_slot=last.slot if last else None,
-                    last_claimed_at=last.claimed_at if last else None,
-                    last_finished_at=last.finished_at if last else None,
-                    last_error=last.error if last else None,
-                    last_holder=last.holder if last else None,
-                )
-            )
-    return rows
 
 
 class SchedulerService:

@@ -21,7 +21,7 @@ from bot.core.resources import ResourceRef
 from bot.findings.service import record_scan
 from bot.findings.silences import silence
 from bot.notify.digest import SETTLE, compose_digest, plan_digests
-from bot.notify.payloads import Digest
+from bot.notify.digest_payloads import Digest
 from bot.notify.routing import Routing
 from bot.sources.manifests import read_manifests
 from bot.store import db

@@ -14,9 +14,10 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from sqlalchemy import Engine, select
 
 from bot.scheduler.jobs import JobSpec
+from bot.scheduler.jobs_info import JobInfo, describe_jobs
 from bot.scheduler.leader import AlwaysLeader, LeaderGate, PostgresLeader
 from bot.scheduler.runner import JobRunner
-from bot.scheduler.service import JobInfo, SchedulerService, describe_jobs
+from bot.scheduler.service import SchedulerService
 from bot.store.db import read_scope, session_scope
 from bot.store.models_ops import SchedulerInstance
 from bot.store.repos import instances
