@@ -86,16 +86,11 @@ class CertExpiring(Check):
         for item in ctx.derived(_certs.judged_certs):
             cert = item.cert
             days = _certs.days_left(cert, now)
-            if cert.not_after <= now or days > policy.expiry_info_days:
-                continue
+            severity = _certs.expiry_severity(days, policy)
+            if cert.not_after <= now or severity is None:
+                continue  # expired is cert-expired's; beyond the info window is fine
             if _certs.rotates_by_design(item):
                 continue
-            if days <= policy.expiry_critical_days:
-                severity = Severity.CRITICAL
-            elif days <= policy.expiry_warning_days:
-                severity = Severity.WARNING
-            else:
-                severity = Severity.INFO
             yield self.finding(
                 ctx,
                 cert.location,

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from bot.checks import _certs
 from bot.checks.base import Check, CheckContext, NotEvaluable
 from bot.core.finding import Evidence, Finding, JSONScalar
 from bot.core.resources import ResourceRef
@@ -109,15 +110,9 @@ class CloudCredentialExpiring(Check):
             if token is None or token.expired or token.expires_at is None:
                 continue
             days = _days_left(token.expires_at, snap.scanned_at)
-            if days <= 0 or days > policy.expiry_info_days:
-                continue
-            severity = (
-                Severity.CRITICAL
-                if days <= policy.expiry_critical_days
-                else Severity.WARNING
-                if days <= policy.expiry_warning_days
-                else Severity.INFO
-            )
+            severity = _certs.expiry_severity(days, policy)
+            if days <= 0 or severity is None:
+                continue  # expired is cloud-credential-expired's
             yield self.finding(
                 ctx,
                 cred.secret,

@@ -236,14 +236,9 @@ class KubeconfigCredentialExpiring(Check):
             if cred.expires_at is None:
                 continue
             days = math.ceil((cred.expires_at - snap.scanned_at) / _DAY)
-            if days > policy.expiry_info_days:
+            severity = _certs.expiry_severity(days, policy)  # expired included: critical
+            if severity is None:
                 continue
-            if days <= policy.expiry_critical_days:  # expired included
-                severity = Severity.CRITICAL
-            elif days <= policy.expiry_warning_days:
-                severity = Severity.WARNING
-            else:
-                severity = Severity.INFO
             what = f"{cred.kind} {cred.subject}".strip()
             when = "expired" if days <= 0 else f"expires in {_certs.plural(days, 'day')}"
             yield self.finding(
