@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.kube.config import ResolvedContext
 from bot.kube.errors import KubeConfigError
+from bot.kube.kubeconfig import ResolvedContext
 
 MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024
 _CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.DOTALL)

@@ -29,13 +29,9 @@ from typing import Any
 
 from bot.core.durations import parse_duration
 from bot.errors import UserError
-from bot.kube.config import (
-    KubeTarget,
-    YamlFileError,
-    current_context_name,
-    default_kubeconfig_paths,
-    read_yaml_file,
-)
+from bot.kube.config import KubeTarget
+from bot.kube.kubeconfig import current_context_name, default_kubeconfig_paths
+from bot.kube.yamlfile import YamlFileError, read_yaml_file
 
 MAX_CLUSTERS_FILE_BYTES = 1024 * 1024
 ROLES = ("harvester", "rancher")
