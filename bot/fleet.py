@@ -33,7 +33,6 @@ from bot.checks.runner import CheckRun, run_checks
 from bot.core.policy import CheckPolicy
 from bot.core.snapshot import CoverageItem, CoverageStatus, RotationRecord, Snapshot
 from bot.errors import BotError
-from bot.findings.rotations import attach_rotations
 from bot.kube.client import KubeClient, KubeTarget
 from bot.kube.errors import KubeForbidden, KubeUnauthorized
 from bot.notify.routing import Routing
@@ -139,7 +138,7 @@ class Job:
             reason = f"internal error while reading the cluster: {type(e).__name__}"
             snapshot = failed_snapshot(target, now=now, status=CoverageStatus.ERROR, reason=reason)
         if self.rotations is not None and snapshot.covers("api"):
-            snapshot = attach_rotations(snapshot, self.rotations.get(target.name, ()))
+            snapshot = snapshot.with_rotations(self.rotations.get(target.name, ()))
         return run_checks(snapshot, self.checks, self.policy)
 
 

@@ -4,6 +4,8 @@ and a worker process that dies fails only the clusters it was reading."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -64,3 +66,14 @@ def test_a_worker_process_that_dies_fails_only_its_clusters(fleet: Fleet) -> Non
         "doomed": {("source-unreachable", "critical", "Cluster//doomed")},
         "locked": expected(fleet)["locked"],
     }
+
+
+def test_worker_processes_do_not_import_the_store() -> None:
+    """Workers fork from a server that preloads bot.fleet: with SQLAlchemy and Alembic in
+    it each worker would carry ~30 MB more (the bench's memory goal counts every worker)."""
+    code = (
+        "import sys, bot.fleet, bot.fleet_processes; "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'bot.store.db') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ can answer UNKNOWN instead of passing on missing data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -221,6 +221,14 @@ class Snapshot:
 
     def covers(self, subject: str) -> bool:
         return self.coverage_of(subject).usable
+
+    def with_rotations(self, records: tuple[RotationRecord, ...]) -> Snapshot:
+        """This snapshot with ``records`` as its rotations and coverage ``rotations`` READ."""
+        read = CoverageItem(
+            "rotations", CoverageStatus.READ, f"{len(records)} record(s) in the store"
+        )
+        others = tuple(c for c in self.coverage if c.subject != "rotations")
+        return replace(self, rotations=records, coverage=(*others, read))
 
     def setting_coverage(self, name: str) -> CoverageItem:
         """Coverage of one Harvester setting: its own entry if the source made one

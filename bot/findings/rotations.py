@@ -12,14 +12,11 @@ node, the kind and who said so are stored: never the credential. Each record is 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 
 from bot.audit.log import AuditLog
 from bot.core.snapshot import (
     CREDENTIAL_KINDS,
-    CoverageItem,
-    CoverageStatus,
     RotationRecord,
     Snapshot,
 )
@@ -32,7 +29,6 @@ from bot.store.repos import rotations as rotations_repo
 __all__ = [
     "ALL_NODES",
     "CREDENTIAL_KINDS",
-    "attach_rotations",
     "load_rotations",
     "record_rotation",
     "rotations_for",
@@ -93,11 +89,4 @@ def rotations_for(*, session: Session, cluster: str) -> tuple[RotationRecord, ..
 def load_rotations(*, session: Session, snapshot: Snapshot) -> Snapshot:
     """``snapshot`` with the cluster's recorded credential rotations and coverage
     ``rotations`` READ (a cluster the store does not know yet has none recorded)."""
-    return attach_rotations(snapshot, rotations_for(session=session, cluster=snapshot.cluster))
-
-
-def attach_rotations(snapshot: Snapshot, records: tuple[RotationRecord, ...]) -> Snapshot:
-    """``snapshot`` with ``records`` as its rotations and coverage ``rotations`` READ."""
-    read = CoverageItem("rotations", CoverageStatus.READ, f"{len(records)} record(s) in the store")
-    others = tuple(c for c in snapshot.coverage if c.subject != "rotations")
-    return replace(snapshot, rotations=records, coverage=(*others, read))
+    return snapshot.with_rotations(rotations_for(session=session, cluster=snapshot.cluster))

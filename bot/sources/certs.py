@@ -13,10 +13,11 @@ import base64
 import binascii
 import functools
 import hashlib
-import operator
 import re
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -29,7 +30,6 @@ from bot.core.resources import ResourceRef
 from bot.sources import keys
 
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
-_NOWHERE = ResourceRef("", "")
 _PARSE_ERRORS = (
     ValueError,
     TypeError,
@@ -70,15 +70,29 @@ def _name_attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     return value if isinstance(value, str) else value.decode(errors="replace")
 
 
-def cert_info(
-    cert: x509.Certificate,
-    *,
-    location: ResourceRef,
-    group: str,
-    index: int,
-    der: bytes | None = None,
-) -> CertInfo:
-    """Reduce a parsed certificate to a CertInfo; raises ValueError on broken extensions.
+class Facts(NamedTuple):
+    """Every CertInfo field after location, group and index, in CertInfo's order (tested):
+    what a certificate says wherever it is found, so one parse serves every place."""
+
+    subject: str
+    issuer: str
+    common_name: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    spki_sha256: str
+    key_type: str
+    key_bits: int
+    signature_hash: str
+    is_ca: bool
+    self_signed: bool
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+
+
+def cert_facts(cert: x509.Certificate, *, der: bytes | None = None) -> Facts:
+    """Reduce a parsed certificate to its Facts; raises ValueError on broken extensions.
 
     ``der`` is the DER the certificate was loaded from, when the caller has it: hashing
     it is cheaper than ``cert.fingerprint`` and gives the same digest.
@@ -104,29 +118,26 @@ def cert_info(
     subject_name = cert.subject
     subject = subject_name.rfc4514_string()
     issuer = cert.issuer.rfc4514_string()
-    return CertInfo(
-        location=location,
-        group=group,
-        index=index,
-        subject=subject,
-        issuer=issuer,
-        common_name=_name_attr(subject_name, NameOID.COMMON_NAME),
-        serial=format(cert.serial_number, "X"),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        sha256=(
+    return Facts(
+        subject,
+        issuer,
+        _name_attr(subject_name, NameOID.COMMON_NAME),
+        format(cert.serial_number, "X"),
+        cert.not_valid_before_utc,
+        cert.not_valid_after_utc,
+        (
             hashlib.sha256(der).hexdigest()
             if der is not None
             else cert.fingerprint(hashes.SHA256()).hex()
         ),
-        spki_sha256=keys.spki_sha256(public_key),
-        key_type=key_type,
-        key_bits=key_bits,
-        signature_hash=sig_hash.name if sig_hash is not None else "",
-        is_ca=is_ca,
-        self_signed=subject == issuer,
-        dns_names=dns,
-        ip_addresses=ips,
+        keys.spki_sha256(public_key),
+        key_type,
+        key_bits,
+        sig_hash.name if sig_hash is not None else "",
+        is_ca,
+        subject == issuer,
+        dns,
+        ips,
     )
 
 
@@ -139,8 +150,8 @@ def _short(e: BaseException) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cert(raw: bytes, pem: bool) -> CertInfo | str:
-    """Facts of one certificate block (placeholder location), or why it does not parse.
+def _parse_cert(raw: bytes, pem: bool) -> Facts | str:
+    """Facts of one certificate block, or why it does not parse.
 
     Cached: RKE2 repeats its CA in every file, and a CA bundle sits in many webhook
     configurations; each distinct block is parsed once. Only public material is cached.
@@ -154,7 +165,7 @@ def _parse_cert(raw: bytes, pem: bool) -> CertInfo | str:
                 cert, der = x509.load_pem_x509_certificate(raw), None
             else:
                 cert, der = x509.load_der_x509_certificate(raw), raw
-            return cert_info(cert, location=_NOWHERE, group="", index=0, der=der)
+            return cert_facts(cert, der=der)
         except _PARSE_ERRORS as e:
             return f"certificate does not parse: {_short(e)}"
 
@@ -164,20 +175,14 @@ def clear_cache() -> None:
     _parse_cert.cache_clear()
 
 
-# Every CertInfo field after location, group and index (in that order; tested): what a
-# cached parse provides.
-_FACTS = tuple(f.name for f in fields(CertInfo))[3:]
-_facts = operator.attrgetter(*_FACTS)
-
-
 def _decode_cert(
     raw: bytes, *, pem: bool, location: ResourceRef, group: str, index: int, out: Decoded
 ) -> None:
     parsed = _parse_cert(raw, pem)
     if isinstance(parsed, str):
         out.problems.append(CertProblem(location, parsed))
-    else:  # built directly: dataclasses.replace costs twice as much, once per certificate
-        out.certs.append(CertInfo(location, group, index, *_facts(parsed)))
+    else:
+        out.certs.append(CertInfo(location, group, index, *parsed))
 
 
 def _pem_body(body: bytes) -> bytes | None:
@@ -244,7 +249,8 @@ def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
         elif kind.endswith(b"PRIVATE KEY"):
             found = True
             block = block if complete else b""
-            out.keys.append(keys.pem_key(kind, block, location=location, group=group))
+            body = _pem_body(data[begin.end() : dashes]) if complete else None
+            out.keys.append(keys.pem_key(kind, block, location=location, group=group, der=body))
         else:
             found = found or complete  # CSRs, public keys, CRLs: skipped, not errors
     if not found:

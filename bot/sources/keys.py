@@ -89,15 +89,26 @@ def _load(load: Callable[[bytes], object], data: bytes) -> object | None:
             return None
 
 
-def pem_key(kind: bytes, block: bytes, *, location: ResourceRef, group: str) -> KeyInfo:
+def pem_key(
+    kind: bytes, block: bytes, *, location: ResourceRef, group: str, der: bytes | None = None
+) -> KeyInfo:
     """KeyInfo of one PEM private-key block (``kind`` is its label, e.g. b"PRIVATE KEY").
 
-    A key that does not load (encrypted, unsupported, broken) is still a key, just not
-    matchable: its ``spki_sha256`` is "".
+    ``der`` is the block's body already decoded from base64, when the caller could (a
+    body of base64 lines only: no ``Proc-Type`` headers). A key that does not load
+    (encrypted, unsupported, broken) is still a key, just not matchable: its
+    ``spki_sha256`` is "".
     """
     # Loaded only to read the public half, never to sign: the (slow, ~ms per RSA key)
-    # consistency check of the private numbers is skipped.
-    key = _load(_load_ssh if kind == b"OPENSSH PRIVATE KEY" else _load_pem, block)
+    # consistency check of the private numbers is skipped. The DER loader reads PKCS#8,
+    # PKCS#1 and SEC1 alike and costs a third of the PEM one (which parses the armour
+    # again and picks a format by label), so it is used whenever the body decoded.
+    if kind == b"OPENSSH PRIVATE KEY":
+        key = _load(_load_ssh, block)
+    elif der is not None:
+        key = _load(_load_der, der)
+    else:
+        key = _load(_load_pem, block)
     try:
         if key is not None:
             return key_info(key, location=location, group=group)

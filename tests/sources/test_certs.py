@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.certs import CertInfo
 from bot.core.resources import ResourceRef
 from bot.sources import certs, objects
 from bot.sources.certs import Decoded, decode, decode_field, looks_like_pem
@@ -265,7 +266,11 @@ def test_pem_read_as_der_gives_what_the_pem_loader_gives(
     if isinstance(reference, str):
         assert [(p.location, p.reason) for p in out.problems] == [(here, reference)]
     else:
-        assert out.certs == [replace(reference, location=here, group="g", index=0)]
+        assert out.certs == [CertInfo(here, "g", 0, *reference)]
+
+
+def test_facts_are_every_certinfo_field_after_location_group_and_index() -> None:
+    assert certs.Facts._fields == tuple(f.name for f in fields(CertInfo))[3:]
 
 
 def test_a_repeated_certificate_is_copied_field_for_field() -> None:
