@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import builtins
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.kube import credentials as _credentials
+from bot.kube import paging
 from bot.kube.config import KubeTarget, Timeouts, build_configuration, resource_path
 from bot.kube.credentials import ClientCredentials
 from bot.kube.errors import (
     KubeConfigError,
     KubeError,
-    KubeGone,
     from_api_exception,
     from_status,
     from_transport,
@@ -39,8 +38,6 @@ from bot.kube.errors import (
 from bot.kube.targets import load_targets
 
 __all__ = ["ClientCredentials", "KubeClient", "KubeTarget", "Timeouts", "load_targets"]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUTS = Timeouts()
 _MERGE_PATCH = "application/merge-patch+json"
@@ -51,11 +48,6 @@ def _public_host(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _key(item: dict[str, Any]) -> str:
-    meta = item.get("metadata") or {}
-    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
 class KubeClient:
@@ -286,11 +278,8 @@ class KubeClient:
         one can be fed to ``bot.sources.objects.ingest`` alone. ``namespace=None`` lists
         all namespaces.
 
-        410 Gone on a continue token (it expired, ~5 min): the list restarts once from
-        the beginning and objects already yielded (by namespace/name) are skipped, so
-        every object is yielded at most once; the only state kept for this is the set of
-        yielded keys (~100 bytes per object), never the objects. A second 410 raises
-        KubeGone.
+        A continue token that expired (410 Gone) restarts the list once, never yielding
+        an object twice (``bot.kube.paging``).
         """
         path = resource_path(api_version=api_version, kind=kind, namespace=namespace)
         query: builtins.list[tuple[str, str]] = [("limit", str(self.page_size))]
@@ -298,44 +287,10 @@ class KubeClient:
             query.append(("fieldSelector", field_selector))
         if label_selector:
             query.append(("labelSelector", label_selector))
-        return self._pages(path, query, api_version=api_version, kind=kind)
-
-    def _pages(
-        self,
-        path: str,
-        query: builtins.list[tuple[str, str]],
-        *,
-        api_version: str,
-        kind: str,
-    ) -> Iterator[dict[str, Any]]:
-        yielded: set[str] = set()
-        restarted = False
-        token: str | None = None
-        while True:
-            page_query = [*query, ("continue", token)] if token else query
-            try:
-                page = self._call("GET", path, query=page_query)
-            except KubeGone:
-                if token is None or restarted:
-                    raise
-                log.info("list %s: continue token expired (410), restarting once", path)
-                restarted, token = True, None
-                continue
-            items = page.get("items")
-            if not isinstance(items, builtins.list):
-                raise KubeError(f"{self.host}{path}: list answer without items", reason="BadList")
-            token = str((page.get("metadata") or {}).get("continue") or "") or None
-            for item in items:
-                if not isinstance(item, dict):
-                    continue
-                key = _key(item)
-                if restarted and key in yielded:
-                    continue
-                if token is not None:  # only a page with a successor can meet a 410 later
-                    yielded.add(key)
-                item.setdefault("kind", kind)
-                item.setdefault("apiVersion", api_version)
-                yield item
-            del page, items  # hold one page at a time, also while waiting for the next
-            if token is None:
-                return
+        return paging.pages(
+            lambda page_query: self._call("GET", path, query=page_query),
+            query,
+            api_version=api_version,
+            kind=kind,
+            where=f"{self.host}{path}",
+        )

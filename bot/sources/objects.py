@@ -1,31 +1,28 @@
 """Turn Kubernetes objects (dicts from YAML/JSON or the API) into Snapshot facts.
 
 Shared by the manifests, support-bundle and live sources so that one object is read the
-same way wherever it comes from. Certificate material is decoded here, as it arrives, and
-only CertInfo/KeyInfo facts are kept; Rancher cloud credentials, tokens and provisioning
-clusters are reduced by ``bot.sources.rancher``.
+same way wherever it comes from. Certificate material is decoded as it arrives (Secrets
+and caBundles in ``bot.sources.tls_objects``) and only CertInfo/KeyInfo facts are kept;
+Rancher cloud credentials, tokens and provisioning clusters are reduced by
+``bot.sources.rancher``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.core.certs import CertProblem
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import CoverageStatus, Event, Node, Setting
 from bot.sources import certs, rancher
+from bot.sources import tls_objects as tls
 from bot.sources.builder import SnapshotBuilder
 
 HARVESTER_GROUP = "harvesterhci.io"
 RANCHER_MGMT_GROUP = "management.cattle.io"
-CERT_SECRET_KEYS = ("tls.crt", "ca.crt")
-KEY_SECRET_KEYS = ("tls.key",)
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 
 # Subjects recorded when a kind of object was seen (see Snapshot.coverage).
@@ -113,7 +110,7 @@ def _setting(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         default = _ssl_certificates(builder, default, "default")
     elif name == "additional-ca" and value and certs.looks_like_pem(value.encode()):
         loc = ResourceRef("Setting", name, field="value")
-        builder_decode(builder, value.encode(), loc, f"Setting//{name}")
+        tls.builder_decode(builder, value.encode(), loc, f"Setting//{name}")
     builder.settings[name] = Setting(
         name=name,
         value=value,
@@ -144,19 +141,12 @@ def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> 
             decoded = certs.decode(text.encode(), location=loc, group=group)
             builder.keys.extend(decoded.keys)
         elif field == "value":
-            builder_decode(builder, text.encode(), loc, group)
+            tls.builder_decode(builder, text.encode(), loc, group)
     # Redact the decoded strings, not the raw text: JSON escapes (\u002d for "-") would
     # hide a key from a regex on the raw value.
     return json.dumps(
         {k: redact_private_keys(v) if isinstance(v, str) else v for k, v in doc.items()}
     )
-
-
-def builder_decode(builder: SnapshotBuilder, data: bytes, loc: ResourceRef, group: str) -> None:
-    decoded = certs.decode(data, location=loc, group=group, allow_der=False)
-    builder.certificates.extend(decoded.certs)
-    builder.keys.extend(decoded.keys)
-    builder.cert_problems.extend(decoded.problems)
 
 
 def _node(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
@@ -185,82 +175,6 @@ def _node(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         kubelet_version=str(info.get("kubeletVersion") or ""),
         os_image=str(info.get("osImage") or ""),
     )
-
-
-def _b64(value: Any) -> bytes | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:  # strict mode accepts a subset of what validate=True accepts, and is faster
-        return binascii.a2b_base64(value, strict_mode=True)
-    except (binascii.Error, ValueError):
-        pass
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
-    meta = _meta(obj)
-    ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-    # A TLS Secret is never a cloud credential: the live TLS list stays out of Rancher's.
-    if ns == rancher.CREDENTIAL_NAMESPACE and obj.get("type") != "kubernetes.io/tls":
-        rancher.ingest_secret(builder, obj)
-    data = obj.get("data") or {}
-    if not isinstance(data, Mapping):
-        return
-    group = f"Secret/{ns}/{name}"
-    for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS):
-        if key not in data or data[key] in (None, ""):
-            continue
-        loc = ResourceRef("Secret", name, ns, f"data.{key}")
-        raw = _b64(data[key])
-        if raw is None:
-            builder.cert_problems.append(CertProblem(loc, "value is not valid base64"))
-            continue
-        if not raw.strip():
-            continue
-        if key in KEY_SECRET_KEYS:
-            found = certs.decode(raw, location=loc, group=group).keys
-            builder.keys.extend(found)
-            if not found:  # an undecodable key must not let cert-key-mismatch pass
-                builder.degrade("secrets", f"{ns}/{name} {key}: no private key found")
-        else:
-            builder_decode(builder, raw, loc, group)
-
-
-def _ca_bundle(builder: SnapshotBuilder, kind: str, name: str, field: str, value: Any) -> None:
-    raw = _b64(value)
-    loc = ResourceRef(kind, name, field=field)
-    if raw is None:
-        if value:
-            builder.cert_problems.append(CertProblem(loc, "caBundle is not valid base64"))
-        return
-    builder_decode(builder, raw, loc, f"{kind}//{name}")
-
-
-def _webhook_config(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
-    kind, name = str(obj.get("kind")), str(_meta(obj).get("name") or "")
-    for i, hook in enumerate(obj.get("webhooks") or []):
-        if not isinstance(hook, Mapping):
-            continue
-        client = hook.get("clientConfig") or {}
-        hook_name = str(hook.get("name") or i)
-        if isinstance(client, Mapping) and client.get("caBundle"):
-            _ca_bundle(
-                builder,
-                kind,
-                name,
-                f"webhooks[{hook_name}].clientConfig.caBundle",
-                client["caBundle"],
-            )
-
-
-def _api_service(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
-    spec = obj.get("spec") or {}
-    if isinstance(spec, Mapping) and spec.get("caBundle"):
-        name = str(_meta(obj).get("name") or "")
-        _ca_bundle(builder, "APIService", name, "spec.caBundle", spec["caBundle"])
 
 
 def _time(value: Any) -> datetime | None:
@@ -306,11 +220,11 @@ def _event(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
 _HANDLERS = {
     "Setting": _setting,
     "Node": _node,
-    "Secret": _secret,
+    "Secret": tls.secret,
     "Event": _event,
-    "ValidatingWebhookConfiguration": _webhook_config,
-    "MutatingWebhookConfiguration": _webhook_config,
-    "APIService": _api_service,
+    "ValidatingWebhookConfiguration": tls.webhook_config,
+    "MutatingWebhookConfiguration": tls.webhook_config,
+    "APIService": tls.api_service,
     "Token": rancher.ingest_token,
     "Cluster": rancher.ingest_cluster,
 }

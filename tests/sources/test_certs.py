@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.core.certs import CertInfo
 from bot.core.resources import ResourceRef
-from bot.sources import certs, objects
+from bot.sources import certs, tls_objects
 from bot.sources.certs import Decoded, decode, decode_field, looks_like_pem
 from tests.sources import at, b64, ec_key, key_pem, leaf, make_cert, pem, resign_sha1
 
@@ -287,4 +287,4 @@ def test_secret_values_are_read_as_strict_base64(text: str) -> None:
         expected = base64.b64decode(text, validate=True) if text else None
     except (binascii.Error, ValueError):
         expected = None
-    assert objects._b64(text) == expected
+    assert tls_objects.b64(text) == expected

@@ -1,0 +1,109 @@
+"""TLS material in Kubernetes objects: Secrets' ``tls.crt``/``ca.crt``/``tls.key`` and the
+caBundles of webhook configurations and APIServices, decoded into CertInfo / KeyInfo facts
+as they arrive (``bot.sources.certs``); the key material itself is never kept.
+
+Part of ``bot.sources.objects``, which dispatches objects here by kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from bot.core.certs import CertProblem
+from bot.core.resources import ResourceRef
+from bot.sources import certs, rancher
+from bot.sources.builder import SnapshotBuilder
+
+CERT_SECRET_KEYS = ("tls.crt", "ca.crt")
+KEY_SECRET_KEYS = ("tls.key",)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def builder_decode(builder: SnapshotBuilder, data: bytes, loc: ResourceRef, group: str) -> None:
+    decoded = certs.decode(data, location=loc, group=group, allow_der=False)
+    builder.certificates.extend(decoded.certs)
+    builder.keys.extend(decoded.keys)
+    builder.cert_problems.extend(decoded.problems)
+
+
+def b64(value: Any) -> bytes | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:  # strict mode accepts a subset of what validate=True accepts, and is faster
+        return binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    meta = _meta(obj)
+    ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    # A TLS Secret is never a cloud credential: the live TLS list stays out of Rancher's.
+    if ns == rancher.CREDENTIAL_NAMESPACE and obj.get("type") != "kubernetes.io/tls":
+        rancher.ingest_secret(builder, obj)
+    data = obj.get("data") or {}
+    if not isinstance(data, Mapping):
+        return
+    group = f"Secret/{ns}/{name}"
+    for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS):
+        if key not in data or data[key] in (None, ""):
+            continue
+        loc = ResourceRef("Secret", name, ns, f"data.{key}")
+        raw = b64(data[key])
+        if raw is None:
+            builder.cert_problems.append(CertProblem(loc, "value is not valid base64"))
+            continue
+        if not raw.strip():
+            continue
+        if key in KEY_SECRET_KEYS:
+            found = certs.decode(raw, location=loc, group=group).keys
+            builder.keys.extend(found)
+            if not found:  # an undecodable key must not let cert-key-mismatch pass
+                builder.degrade("secrets", f"{ns}/{name} {key}: no private key found")
+        else:
+            builder_decode(builder, raw, loc, group)
+
+
+def _ca_bundle(builder: SnapshotBuilder, kind: str, name: str, field: str, value: Any) -> None:
+    raw = b64(value)
+    loc = ResourceRef(kind, name, field=field)
+    if raw is None:
+        if value:
+            builder.cert_problems.append(CertProblem(loc, "caBundle is not valid base64"))
+        return
+    builder_decode(builder, raw, loc, f"{kind}//{name}")
+
+
+def webhook_config(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    kind, name = str(obj.get("kind")), str(_meta(obj).get("name") or "")
+    for i, hook in enumerate(obj.get("webhooks") or []):
+        if not isinstance(hook, Mapping):
+            continue
+        client = hook.get("clientConfig") or {}
+        hook_name = str(hook.get("name") or i)
+        if isinstance(client, Mapping) and client.get("caBundle"):
+            _ca_bundle(
+                builder,
+                kind,
+                name,
+                f"webhooks[{hook_name}].clientConfig.caBundle",
+                client["caBundle"],
+            )
+
+
+def api_service(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
+    spec = obj.get("spec") or {}
+    if isinstance(spec, Mapping) and spec.get("caBundle"):
+        name = str(_meta(obj).get("name") or "")
+        _ca_bundle(builder, "APIService", name, "spec.caBundle", spec["caBundle"])
