@@ -157,6 +157,7 @@ def _compose(
     from bot.store.repos import clusters as clusters_repo
 
     routing = wiring.notify_routing(settings)
+    policy = wiring.policy_or_fail(settings)
     day = now.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
     with read_scope(engine) as session:
         known = [c.name for c in clusters_repo.list_all(session)]
@@ -177,7 +178,7 @@ def _compose(
                     since=since,
                     now=now,
                     day=day,
-                    critical_days=settings.expiry_critical_days,
+                    policy=policy,
                 )
             )
     return out

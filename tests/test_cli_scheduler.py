@@ -84,6 +84,23 @@ def test_digest_print_text_and_json_post_nothing(
     assert f"outbox: {scanned} pending" in out  # the digest was not planned
 
 
+def test_digest_print_carries_the_configured_expiry_thresholds(
+    scanned: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SECBOT_EXPIRY_WARNING_DAYS", "21")
+    code, out, err = run(["digest", "--format", "json"], capsys)
+    assert code == 0, err
+    (digest,) = json.loads(out)["digests"]
+    assert (digest["critical_days"], digest["warning_days"], digest["info_days"]) == (14, 21, 90)
+    monkeypatch.setenv("SECBOT_EXPIRY_WARNING_DAYS", "7")  # under the critical days
+    code, _out, err = run(["digest", "--print"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "secbot: error: expiry thresholds must satisfy 0 < critical <= warning <= info days, "
+        "got 14/7/90; fix SECBOT_EXPIRY_*_DAYS"
+    )
+
+
 def test_digest_for_an_unknown_channel_is_one_line_exit_2(
     scanned: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

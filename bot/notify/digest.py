@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.core.policy import CheckPolicy
 from bot.core.severity import Severity
 from bot.findings.queries import check_title, expiring_certs
 from bot.notify.digest_payloads import (
@@ -37,7 +38,12 @@ from bot.store.repos import outbox as outbox_repo
 from bot.store.repos import silences as silences_repo
 from bot.store.repos.findings import OpenBrief
 
+# A fixed window, not the policy's warning days: it is the inventory's "expires within
+# 30 days" (README, the digest's `certs --within 30d` hint; the cloud credentials share
+# it), certificates no finding flags included. Each is labelled with the severity the
+# policy gives it, so under SECBOT_EXPIRY_WARNING_DAYS=21 a 25-day one is listed as info.
 CERT_DAYS = 30
+DEFAULT_POLICY = CheckPolicy()  # frozen: safe to share as a default
 SILENCE_LOOKAHEAD = timedelta(days=3)
 ROTATION_CHECK = "credential-rotation-overdue"
 CREDENTIAL_CHECKS = {
@@ -60,10 +66,11 @@ def compose_digest(
     now: datetime,
     day: str,
     until: datetime | None = None,
-    critical_days: int = 14,
+    policy: CheckPolicy = DEFAULT_POLICY,
 ) -> Digest:
     """The digest of ``clusters`` for ``channel`` (see module docstring); changes in
-    ``(since, until]`` (``until`` default: ``now``)."""
+    ``(since, until]`` (``until`` default: ``now``). ``policy``'s expiry thresholds go
+    into the digest, so its certificates are labelled as the checks label them."""
     end = until or now
     known = {c.name: c.id for c in clusters_repo.list_all(session)}
     ids = sorted(known[name] for name in clusters if name in known)
@@ -105,7 +112,9 @@ def compose_digest(
         ),
         open_counts=_counts(open_rows, silenced),
         until=until,
-        critical_days=critical_days,
+        critical_days=policy.expiry_critical_days,
+        warning_days=policy.expiry_warning_days,
+        info_days=policy.expiry_info_days,
     )
 
 
@@ -211,7 +220,7 @@ def plan_digests(
     day: str,
     now: datetime,
     manual: bool = False,
-    critical_days: int = 14,
+    policy: CheckPolicy = DEFAULT_POLICY,
 ) -> list[Digest]:
     """Compose and enqueue the digest of every channel for ``day``; returns the new ones
     (a channel whose digest for ``day`` is already in the outbox is skipped). A ``manual``
@@ -232,7 +241,7 @@ def plan_digests(
             now=now,
             day=day,
             until=until,
-            critical_days=critical_days,
+            policy=policy,
         )
         if outbox_repo.enqueue(
             session,

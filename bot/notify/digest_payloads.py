@@ -1,15 +1,12 @@
-"""The daily digest as data (``Digest`` and its parts), and the JSON helpers every payload
-in bot.notify.payloads shares.
+"""The daily digest as data: ``Digest`` and its parts.
 
 The digest composer (bot.notify.digest) builds a ``Digest`` per channel; the outbox stores
 it as JSON (``to_json``) under kind ``digest`` and the dispatcher rebuilds it
 (``from_json``) for the renderer (bot/slack/blocks/digest.py, the console). The stored
-shape is the dataclasses' fields, as ``asdict`` gives them.
-
-The helpers (``_time``, ``_opt_time``, ``_jsonable``, ``_load``) live here, not in
-bot.notify.payloads, because this is the lower of the two modules: payloads imports from
-here (and re-exports the digest names for importers not yet moved), never the reverse,
-so there is no import cycle.
+shape is the dataclasses' fields, as ``asdict`` gives them (bot.notify.payload_json).
+A digest waits in the outbox until it is sent, so a row written by an older version must
+still load: a field added later has a default, and ``from_json`` uses it when the field
+is missing.
 
 Non-secret by contract, like every payload: ids, names, severities, dates and the
 checks' masked messages. Times are aware UTC.
@@ -18,53 +15,18 @@ checks' masked messages. Times are aware UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
+from bot.core.policy import CheckPolicy
 from bot.core.severity import Severity
+from bot.notify.payload_json import jsonable, load, parse_opt_time, parse_time
 
-
-def _time(value: Any) -> datetime:
-    parsed = datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        raise ValueError(f"naive time {value!r} in a payload")
-    return parsed
-
-
-def _opt_time(value: Any) -> datetime | None:
-    return None if value is None else _time(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-_T = TypeVar("_T")
-_TIMES = {"at", "expires_at", "not_after", "since", "now", "until"}
-
-
-def _load(kind: type[_T], doc: Mapping[str, Any]) -> _T:
-    """A flat payload dataclass from JSON: times parsed, severities typed."""
-    values: dict[str, Any] = {}
-    for f in fields(kind):  # type: ignore[arg-type]
-        if f.name not in doc:
-            continue
-        value = doc[f.name]
-        if f.name in _TIMES and value is not None:
-            value = _time(value)
-        elif f.name == "severity":
-            value = Severity(value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[f.name] = value
-    return kind(**values)
+# The expiry thresholds a digest carries default to CheckPolicy's: a digest queued before
+# they were carried (no warning_days / info_days in its JSON) renders as it was planned
+# under the default policy.
+_DEFAULT_POLICY = CheckPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +107,9 @@ class Digest:
 
     Lists are complete (the composer does not cut); renderers fit them into Slack's
     limits and summarise the rest with counts. ``open_counts`` is the channel's open,
-    unsilenced findings by severity value.
+    unsilenced findings by severity value. ``critical_days``, ``warning_days`` and
+    ``info_days`` are the expiry thresholds it was composed under (SECBOT_EXPIRY_*_DAYS),
+    so the certificates are labelled as ``cert-expiring`` labels them (``expiry_policy``).
     """
 
     channel: str
@@ -161,28 +125,41 @@ class Digest:
     rotations: tuple[DigestRotation, ...] = ()
     open_counts: Mapping[str, int] = field(default_factory=dict)
     until: datetime | None = None  # end of the "what changed" window (None: ``now``)
-    critical_days: int = 14  # SECBOT_EXPIRY_CRITICAL_DAYS, to label the certificates
+    critical_days: int = _DEFAULT_POLICY.expiry_critical_days
+    warning_days: int = _DEFAULT_POLICY.expiry_warning_days
+    info_days: int = _DEFAULT_POLICY.expiry_info_days
+
+    @property
+    def expiry_policy(self) -> CheckPolicy:
+        """The thresholds as the policy ``expiry_severity`` takes (the rest: defaults)."""
+        return CheckPolicy(
+            expiry_critical_days=self.critical_days,
+            expiry_warning_days=self.warning_days,
+            expiry_info_days=self.info_days,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return cast(dict[str, Any], _jsonable(asdict(self)))
+        return cast(dict[str, Any], jsonable(asdict(self)))
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Digest:
         return cls(
             channel=str(doc["channel"]),
             day=str(doc["day"]),
-            since=_time(doc["since"]),
-            now=_time(doc["now"]),
+            since=parse_time(doc["since"]),
+            now=parse_time(doc["now"]),
             clusters=tuple(str(c) for c in doc["clusters"]),
-            changes=tuple(_load(DigestChange, d) for d in doc.get("changes", ())),
+            changes=tuple(load(DigestChange, d) for d in doc.get("changes", ())),
             silences_expiring=tuple(
-                _load(DigestSilence, d) for d in doc.get("silences_expiring", ())
+                load(DigestSilence, d) for d in doc.get("silences_expiring", ())
             ),
-            remediations=tuple(_load(DigestRemediation, d) for d in doc.get("remediations", ())),
-            certs=tuple(_load(DigestCert, d) for d in doc.get("certs", ())),
-            credentials=tuple(_load(DigestCredential, d) for d in doc.get("credentials", ())),
-            rotations=tuple(_load(DigestRotation, d) for d in doc.get("rotations", ())),
+            remediations=tuple(load(DigestRemediation, d) for d in doc.get("remediations", ())),
+            certs=tuple(load(DigestCert, d) for d in doc.get("certs", ())),
+            credentials=tuple(load(DigestCredential, d) for d in doc.get("credentials", ())),
+            rotations=tuple(load(DigestRotation, d) for d in doc.get("rotations", ())),
             open_counts={str(k): int(v) for k, v in doc.get("open_counts", {}).items()},
-            until=_opt_time(doc.get("until")),
-            critical_days=int(doc.get("critical_days", 14)),
+            until=parse_opt_time(doc.get("until")),
+            critical_days=int(doc.get("critical_days", _DEFAULT_POLICY.expiry_critical_days)),
+            warning_days=int(doc.get("warning_days", _DEFAULT_POLICY.expiry_warning_days)),
+            info_days=int(doc.get("info_days", _DEFAULT_POLICY.expiry_info_days)),
         )

@@ -5,8 +5,8 @@ The outbox stores these as JSON (``to_json``) and the dispatcher rebuilds them
 a message: Block Kit for Slack (bot/slack/blocks/alerts.py, digest.py), the same text on
 the console. Rendering at send time keeps the store free of presentation and lets the
 original alert be re-rendered as "resolved" when its finding goes away. The daily digest
-(``Digest`` and its parts) and the JSON helpers all payloads share are in
-bot.notify.digest_payloads.
+(``Digest`` and its parts) is in bot.notify.digest_payloads; the JSON helpers both
+modules share are in bot.notify.payload_json.
 
 Everything in here is non-secret by contract: messages and evidence come from
 bot.core.finding (masked by the checks), the rest are ids, names, severities and dates.
@@ -21,17 +21,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from bot.core.severity import Severity
-
-# Re-exported (``X as X``) for importers in bot/slack, tests/slack and tests/wiring that
-# are not moved to bot.notify.digest_payloads yet; drop these once they are.
-from bot.notify.digest_payloads import Digest as Digest
-from bot.notify.digest_payloads import DigestCert as DigestCert
-from bot.notify.digest_payloads import DigestChange as DigestChange
-from bot.notify.digest_payloads import DigestCredential as DigestCredential
-from bot.notify.digest_payloads import DigestRemediation as DigestRemediation
-from bot.notify.digest_payloads import DigestRotation as DigestRotation
-from bot.notify.digest_payloads import DigestSilence as DigestSilence
-from bot.notify.digest_payloads import _jsonable, _load, _opt_time, _time
+from bot.notify.payload_json import jsonable, load, parse_opt_time, parse_time
 
 NoticeEvent = Literal["new", "reopened", "escalated", "resolved", "unsilenced"]
 NOTICE_EVENTS: tuple[NoticeEvent, ...] = ("new", "reopened", "escalated", "resolved", "unsilenced")
@@ -64,7 +54,7 @@ class FindingNotice:
     follows: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return cast(dict[str, Any], _jsonable(asdict(self)))
+        return cast(dict[str, Any], jsonable(asdict(self)))
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> FindingNotice:
@@ -82,8 +72,8 @@ class FindingNotice:
             tier=doc.get("tier"),
             message=str(doc["message"]),
             resource=str(doc["resource"]),
-            at=_time(doc["at"]),
-            expires_at=_opt_time(doc.get("expires_at")),
+            at=parse_time(doc["at"]),
+            expires_at=parse_opt_time(doc.get("expires_at")),
             previous_severity=Severity(prev) if prev else None,
             previous_tier=doc.get("previous_tier"),
             follows=int(doc["follows"]) if doc.get("follows") is not None else None,
@@ -112,14 +102,14 @@ class ScanSummary:
     items: tuple[SummaryItem, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return cast(dict[str, Any], _jsonable(asdict(self)))
+        return cast(dict[str, Any], jsonable(asdict(self)))
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ScanSummary:
         return cls(
             cluster=str(doc["cluster"]),
-            at=_time(doc["at"]),
-            items=tuple(_load(SummaryItem, d) for d in doc.get("items", ())),
+            at=parse_time(doc["at"]),
+            items=tuple(load(SummaryItem, d) for d in doc.get("items", ())),
         )
 
 
@@ -165,10 +155,10 @@ class RequestNotice:
         return self.event in REQUEST_FINAL
 
     def to_json(self) -> dict[str, Any]:
-        return cast(dict[str, Any], _jsonable(asdict(self)))
+        return cast(dict[str, Any], jsonable(asdict(self)))
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RequestNotice:
         if doc.get("event") not in REQUEST_EVENTS:
             raise ValueError(f"unknown request event {doc.get('event')!r}")
-        return _load(cls, doc)
+        return load(cls, doc)

@@ -127,7 +127,8 @@ def notify_routing(settings: Settings, targets: list[KubeTarget] | None = None) 
     )
 
 
-def _policy_or_fail(settings: Settings) -> CheckPolicy:
+def policy_or_fail(settings: Settings) -> CheckPolicy:
+    """``check_policy``, with thresholds out of order as one UserError line."""
     from bot.errors import UserError
 
     try:
@@ -149,7 +150,7 @@ def scan_runner(settings: Settings, *, engine: Engine, routing: Routing) -> Scan
     from bot.slack.services import fleet_scanner
 
     return fleet_scanner(
-        policy=_policy_or_fail(settings),
+        policy=policy_or_fail(settings),
         connect=connect_kube(settings),
         probe=probe_options(settings),
         concurrency=settings.scan_concurrency,
@@ -173,7 +174,7 @@ def slack_services(
         clock=utcnow,
         scan_runner=runner,
         connect=connect_kube(settings),
-        policy=_policy_or_fail(settings),
+        policy=policy_or_fail(settings),
         remediation=remediation_services(settings, engine=engine, runner=runner),
     )
 

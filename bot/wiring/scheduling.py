@@ -18,6 +18,7 @@ from bot.wiring import (
     configured_targets,
     executor,
     notify_routing,
+    policy_or_fail,
     process_holder,
     scan_runner,
     utcnow,
@@ -115,6 +116,7 @@ def scheduler_jobs(
     scans = runner or scan_runner(settings, engine=engine, routing=route)
     by_name = {t.name: t for t in targets}
     tz = ZoneInfo(settings.timezone)
+    policy = policy_or_fail(settings)  # the digest labels certificates as the checks do
 
     def scan(name: str) -> None:
         scans([by_name[name]])
@@ -130,7 +132,7 @@ def scheduler_jobs(
                 day=day,
                 now=clock(),
                 manual=manual,
-                critical_days=settings.expiry_critical_days,
+                policy=policy,
             )
         send()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,18 +15,21 @@ from sqlalchemy import Engine, select, update
 
 from bot.audit.log import AuditLog
 from bot.checks.registry import get_check
-from bot.checks.runner import run_checks
+from bot.checks.runner import CheckRun, run_checks
 from bot.core.finding import Finding
+from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
 from bot.findings.service import record_scan
 from bot.findings.silences import silence
 from bot.notify.digest import SETTLE, compose_digest, plan_digests
 from bot.notify.digest_payloads import Digest
 from bot.notify.routing import Routing
+from bot.slack.blocks.digest import digest_message
+from bot.slack.blocks.digest_layout import sev
 from bot.sources.manifests import read_manifests
 from bot.store import db
 from bot.store.models_ops import OutboxRow
-from tests.notify import ROUTING, T0, C, W, cert, proxy, scan
+from tests.notify import INFO, ROUTING, T0, C, W, cert, proxy, scan
 from tests.sources import b64, ec_key, key_pem, make_cert, pem
 from tests.store.conftest import BACKENDS, migrated_engine
 
@@ -49,15 +52,23 @@ def _secret(name: str, days: float) -> dict[str, object]:
     }
 
 
-def _inventory(engine: Engine, tmp_path: Path, cluster: str, certs: dict[str, float]) -> None:
+def _inventory(
+    engine: Engine,
+    tmp_path: Path,
+    cluster: str,
+    certs: dict[str, float],
+    policy: CheckPolicy | None = None,
+) -> CheckRun:
     """A real manifests scan, so the certificate inventory holds these certificates."""
     path = tmp_path / f"{cluster}.yaml"
     items = [_secret(n, d) for n, d in certs.items()]
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
     snap = replace(read_manifests([path], cluster=cluster, scanned_at=T0), source="manifests")
     checks = [get_check("cert-expiring"), get_check("cert-expired")]
+    checked = run_checks(snap, checks, policy)
     with db.session_scope(engine) as s:
-        record_scan(session=s, run=run_checks(snap, checks), started_at=T0, finished_at=T0)
+        record_scan(session=s, run=checked, started_at=T0, finished_at=T0)
+    return checked
 
 
 def test_changes_since_the_last_digest_and_what_needs_attention(
@@ -317,3 +328,37 @@ def test_cloud_credentials_to_renew_are_listed_gone_and_expired_first(engine: En
         ("soon", "expiring", ("fleet-default/web",)),
     ]
     assert Digest.from_json(digest.to_json()) == digest
+
+
+def test_certificates_are_labelled_as_cert_expiring_labels_them_under_the_policy(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # SECBOT_EXPIRY_WARNING_DAYS=21: cert-expiring calls a 25-day certificate info; the
+    # digest, composed under the same policy, must not call it warning.
+    policy = CheckPolicy(expiry_critical_days=14, expiry_warning_days=21, expiry_info_days=90)
+    certs = {"mid": 25, "soon": 18, "web": 5}
+    checked = _inventory(engine, tmp_path, "prod", certs, policy=policy)
+    found = {f.resource.name: f.severity for f in checked.findings}
+    assert found == {"mid": INFO, "soon": W, "web": C}
+    with db.session_scope(engine) as s:
+        (planned,) = plan_digests(
+            session=s,
+            routing=ROUTING,
+            clusters=["prod"],
+            day="2026-11-28",
+            now=T0 + timedelta(hours=1),
+            policy=policy,
+        )
+        stored = s.scalars(select(OutboxRow.payload).where(OutboxRow.kind == "digest")).one()
+    # the thresholds travel in the outbox row, so the dispatcher renders with them
+    assert (stored["critical_days"], stored["warning_days"], stored["info_days"]) == (14, 21, 90)
+    digest = Digest.from_json(stored)
+    assert digest == planned
+    text = "\n".join(
+        b["text"]["text"]
+        for b in digest_message(digest, tz=UTC)["blocks"]
+        if b["type"] == "section"
+    )
+    for name, severity in found.items():
+        (line,) = [x for x in text.splitlines() if f"CN={name}.example" in x]
+        assert line.startswith(f"{sev(severity)} · *expires in "), line

@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 
 from bot.core.severity import Severity
 from bot.errors import BotError, PermanentError, TemporaryError
-from bot.notify.payloads import Digest, DigestCert
+from bot.notify.digest_payloads import Digest, DigestCert
 from bot.notify.sinks import Posted, Sink
 from bot.slack.blocks.render import SlackRenderer
 from bot.slack.sink import SlackSink, slack_sink

@@ -22,9 +22,10 @@ from sqlalchemy import Engine, select
 
 from bot.audit.log import AuditLog
 from bot.config import Settings
+from bot.errors import UserError
 from bot.findings.silences import silence
 from bot.kube.client import KubeTarget
-from bot.notify.payloads import Digest
+from bot.notify.digest_payloads import Digest
 from bot.scan import ScanReport
 from bot.scheduler.runner import JobRunner, Outcome
 from bot.slack.sink import slack_sink
@@ -60,8 +61,14 @@ def _no_scans(_targets: Sequence[KubeTarget]) -> ScanReport:
     raise AssertionError("no cluster is configured: nothing may be scanned")
 
 
-def _runner(engine: Engine, slack: FakeSlackAPI, clock: Clock, holder: str = "a") -> JobRunner:
-    settings = _settings()
+def _runner(
+    engine: Engine,
+    slack: FakeSlackAPI,
+    clock: Clock,
+    holder: str = "a",
+    settings: Settings | None = None,
+) -> JobRunner:
+    settings = settings or _settings()
     sink = slack_sink(token=slack.token, base_url=slack.url)
     jobs = scheduling.scheduler_jobs(
         settings,
@@ -258,3 +265,28 @@ def test_a_digest_run_by_hand_leaves_the_scheduled_one_its_day(
     clock.now = datetime(2026, 11, 2, 8, 0, 1, tzinfo=UTC)
     assert runner.run_due("digest") is Outcome.RAN
     assert _digests(slack) == ["2026-11-02", "2026-11-02"]
+
+
+def test_the_digest_job_carries_the_configured_expiry_thresholds(
+    engine: Engine, slack: FakeSlackAPI
+) -> None:
+    # SECBOT_EXPIRY_WARNING_DAYS=21: the queued digest carries it, so the dispatcher labels
+    # its certificates as cert-expiring does (bot/slack/blocks/digest.py cert_line).
+    scan(engine, [proxy()], at=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    clock = Clock(datetime(2026, 11, 2, 8, 0, 1, tzinfo=UTC))
+    settings = _settings().model_copy(update={"expiry_warning_days": 21})
+    runner = _runner(engine, slack, clock, settings=settings)
+    assert runner.run_due("digest") is Outcome.RAN
+    assert _digests(slack) == ["2026-11-02"]
+    with db.read_scope(engine) as session:
+        row = session.scalars(select(OutboxRow).where(OutboxRow.kind == "digest")).one()
+    digest = Digest.from_json(row.payload)
+    assert (digest.critical_days, digest.warning_days, digest.info_days) == (14, 21, 90)
+
+
+def test_expiry_thresholds_out_of_order_stop_the_job_table(
+    engine: Engine, slack: FakeSlackAPI
+) -> None:
+    settings = _settings().model_copy(update={"expiry_warning_days": 10})  # < critical 14
+    with pytest.raises(UserError, match=r"fix SECBOT_EXPIRY_\*_DAYS"):
+        _runner(engine, slack, Clock(), settings=settings)

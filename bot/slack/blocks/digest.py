@@ -3,7 +3,8 @@
 Order: the channel's open counts; what changed since the last digest, grouped by event
 (new, escalated, reopened, resolved, silenced, unsilenced); silences ending within 3 days;
 remediations executed; then every certificate expiring within 30 days, soonest first,
-grouped per cluster (expired ones marked); then overdue credential rotations. Empty
+grouped per cluster (expired ones marked, the rest labelled as ``cert-expiring`` labels
+them under the expiry thresholds the digest carries); then overdue credential rotations. Empty
 parts are left out, except the two people look for every morning: "what changed" and
 the certificates say "nothing" explicitly. A digest with nothing at all is one line.
 
@@ -24,9 +25,10 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from bot.core.severity import Severity
+from bot.checks._certs import expiry_severity
+from bot.core.policy import CheckPolicy
 from bot.findings.views import short_id
-from bot.notify.payloads import (
+from bot.notify.digest_payloads import (
     Digest,
     DigestCert,
     DigestChange,
@@ -68,7 +70,6 @@ from bot.slack.blocks.digest_layout import (
 from bot.slack.blocks.status import times_in
 from bot.slack.blocks.timefmt import format_expiry, format_when
 
-DEFAULT_CRITICAL_DAYS = DEFAULT_POLICY.expiry_critical_days
 CHANGE_EVENTS = ("new", "escalated", "reopened", "resolved", "silenced", "unsilenced")
 _CHANGE_HEAD = {
     "new": ":new: *New*",
@@ -80,7 +81,7 @@ _CHANGE_HEAD = {
 }
 # Events whose findings are open, so that `findings --severity …` lists the rest.
 _OPEN_EVENTS = frozenset({"new", "escalated", "reopened", "unsilenced"})
-CERT_WINDOW_DAYS = 30
+CERT_WINDOW_DAYS = 30  # bot.notify.digest.CERT_DAYS: fixed, whatever the expiry policy
 ALL_QUIET = ":white_check_mark: All quiet: nothing changed, no certificate expires within 30 days."
 
 # How many items each part lists; the rest is a count. Readability, not a Slack limit.
@@ -161,16 +162,18 @@ def _remediations(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
 
 
 def cert_line(
-    cert: DigestCert, *, now: datetime, tz: tzinfo, critical_days: int = DEFAULT_CRITICAL_DAYS
+    cert: DigestCert, *, now: datetime, tz: tzinfo, policy: CheckPolicy = DEFAULT_POLICY
 ) -> str:
     """Expired ones marked (":x: *Expired 2 days ago, Mar 27*"), the rest by the severity
-    ``cert-expiring`` gives them (days left rounded up, the configured critical days)."""
+    ``cert-expiring`` gives them (``expiry_severity``: days left rounded up, the digest's
+    thresholds); one beyond the info days (a policy tighter than the 30-day window) is
+    "fine", as in the ``certs`` list."""
     days = math.ceil((cert.not_after - now).total_seconds() / 86400)
     if days <= 0:
         when = f":x: *Expired {format_when(cert.not_after, now=now, tz=tz)}*"
     else:
-        severe = days <= critical_days
-        label = sev(Severity.CRITICAL if severe else Severity.WARNING)
+        severity = expiry_severity(days, policy)
+        label = sev(severity) if severity else ":large_green_circle: fine"
         when = f"{label} · *{format_expiry(cert.not_after, now=now, tz=tz)}*"
     line = (
         f"{when} · {escape(one_line(cert.subject, TEXT))} · {code(one_line(cert.location, TEXT))}"
@@ -193,16 +196,14 @@ def _certs(digest: Digest, *, tz: tzinfo, command: str) -> list[Block]:
     for cert in ordered[:CERTS_SHOWN]:
         shown.setdefault(cert.cluster, []).append(cert)
     lines: list[Line] = [(title, 0)]
+    policy = digest.expiry_policy
     for cluster, certs in shown.items():
         count = plural(per_cluster[cluster], "certificate")
         head = f"*{escape(one_line(cluster, CLUSTER))}* · {count}"
         if len(certs) < per_cluster[cluster]:
             head += f" ({len(certs)} shown)"
         lines.append((head, 0))
-        lines += [
-            (cert_line(c, now=digest.now, tz=tz, critical_days=digest.critical_days), 1)
-            for c in certs
-        ]
+        lines += [(cert_line(c, now=digest.now, tz=tz, policy=policy), 1) for c in certs]
     hint = f"{command} certs --within {CERT_WINDOW_DAYS}d"
     return sections(lines, budget=BUDGET["certs"], hint=hint, left_out=len(ordered[CERTS_SHOWN:]))
 

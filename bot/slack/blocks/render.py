@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from bot.notify.payloads import Digest, FindingNotice, RequestNotice, ScanSummary
+from bot.notify.digest_payloads import Digest
+from bot.notify.payloads import FindingNotice, RequestNotice, ScanSummary
 from bot.notify.sinks import Message
 from bot.slack.blocks import alerts
 from bot.slack.blocks.common import DEFAULT_COMMAND

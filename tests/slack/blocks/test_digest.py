@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.checks._certs import expiry_severity
+from bot.core.policy import CheckPolicy
 from bot.core.severity import Severity
-from bot.notify.payloads import (
+from bot.notify.digest_payloads import (
     Digest,
     DigestCert,
     DigestChange,
@@ -28,6 +30,7 @@ from bot.slack.blocks.digest import (
     digest_message,
 )
 from bot.slack.blocks.digest_layout import sections as pack_sections
+from bot.slack.blocks.digest_layout import sev
 from bot.slack.blocks.render import SlackRenderer
 from tests.slack.test_blocks_common import all_text, assert_valid_message
 
@@ -233,6 +236,105 @@ def test_nothing_changed_and_no_certificates_are_said_explicitly() -> None:
         ":white_check_mark: No certificate expires within 30 days."
     )
     assert only_changes["text"] == "Harvester digest 2026-03-29: 1 change"
+
+
+def _cert_lines(msg: dict[str, Any]) -> dict[str, str]:
+    """Each listed certificate's line by its name (``cert(…, name, …)``)."""
+    found = re.compile(r".* · CN=(\S+) · `")
+    return {m[1]: line for line in lines_of(msg) if (m := found.match(line))}
+
+
+def test_certificates_take_the_severity_of_the_policy_the_digest_carries() -> None:
+    # SECBOT_EXPIRY_*_DAYS=14/21/90: cert-expiring says info at 25 days, warning at 18.
+    certs = (
+        cert("prod-a", "mid", NOW + timedelta(days=25)),
+        cert("prod-a", "soon", NOW + timedelta(days=18)),
+        cert("prod-a", "web", NOW + timedelta(days=14)),
+    )
+    policy = CheckPolicy(expiry_critical_days=14, expiry_warning_days=21, expiry_info_days=90)
+    d = digest(certs=certs, critical_days=14, warning_days=21, info_days=90)
+    assert d.expiry_policy == policy
+    lines = _cert_lines(digest_message(d, tz=TZ))
+    days_left = {"mid": 25, "soon": 18, "web": 14}
+    checks_say = {name: expiry_severity(days, policy) for name, days in days_left.items()}
+    assert checks_say == {"mid": Severity.INFO, "soon": Severity.WARNING, "web": Severity.CRITICAL}
+    assert {name: line.split(" · ")[0] for name, line in lines.items()} == {
+        name: sev(severity) for name, severity in checks_say.items() if severity is not None
+    }
+    assert lines["mid"].startswith(":large_blue_circle: info · *expires in 25 days, Apr 23*")
+    assert lines["soon"].startswith(":large_orange_circle: warning · ")
+    assert lines["web"].startswith(":red_circle: critical · ")
+    # Info days inside the 30-day window (7/14/21): past them cert-expiring says nothing,
+    # and the digest calls the certificate fine, as `certs` does.
+    tight = digest(certs=certs, critical_days=7, warning_days=14, info_days=21)
+    assert _cert_lines(digest_message(tight, tz=TZ))["mid"].startswith(
+        ":large_green_circle: fine · *expires in 25 days"
+    )
+
+
+def test_the_thresholds_default_to_the_check_policy_defaults() -> None:
+    d, default = digest(), CheckPolicy()
+    assert (d.critical_days, d.warning_days, d.info_days) == (
+        default.expiry_critical_days,
+        default.expiry_warning_days,
+        default.expiry_info_days,
+    )
+    assert d.expiry_policy == default
+
+
+def _old_row(with_critical_days: bool) -> dict[str, Any]:
+    """A digest as the outbox holds it from before its expiry thresholds were carried:
+    ``critical_days`` only (or, older still, not even that)."""
+
+    def row_cert(name: str, not_after: datetime, fid: int | None) -> dict[str, Any]:
+        location = f"Secret/default/{name}#data.tls.crt[0]"
+        return {
+            "cluster": "prod-a",
+            "subject": f"CN={name}",
+            "location": location,
+            "not_after": not_after.isoformat(),
+            "finding_id": fid,
+        }
+
+    row: dict[str, Any] = {
+        "channel": "#ops",
+        "day": "2026-03-29",
+        "since": SINCE.isoformat(),
+        "now": NOW.isoformat(),
+        "clusters": ["prod-a"],
+        "changes": [],
+        "silences_expiring": [],
+        "remediations": [],
+        "certs": [
+            row_cert("gone", NOW - timedelta(days=2), 7),
+            row_cert("web", NOW + timedelta(days=10), 8),
+            row_cert("mid", NOW + timedelta(days=25), None),
+        ],
+        "credentials": [],
+        "rotations": [],
+        "open_counts": {"critical": 2, "warning": 0, "info": 0},
+        "until": (NOW - timedelta(minutes=2)).isoformat(),
+    }
+    if with_critical_days:
+        row["critical_days"] = 14
+    return row
+
+
+@pytest.mark.parametrize("with_critical_days", [True, False])
+def test_a_digest_queued_before_the_thresholds_were_carried_loads_and_renders(
+    with_critical_days: bool,
+) -> None:
+    old = Digest.from_json(_old_row(with_critical_days))
+    assert old.expiry_policy == CheckPolicy()  # the defaults it was planned under
+    msg = SlackRenderer(TZ).digest(old)
+    assert_valid_message(msg)
+    lines = _cert_lines(msg)
+    assert lines["gone"].startswith(":x: *Expired 2 days ago")
+    assert lines["web"].startswith(":red_circle: critical · *expires in 10 days")
+    assert lines["mid"].startswith(":large_orange_circle: warning · *expires in 25 days")
+    # and it goes back out as today's shape, with the thresholds
+    assert Digest.from_json(old.to_json()) == old
+    assert (old.to_json()["warning_days"], old.to_json()["info_days"]) == (30, 90)
 
 
 def _counted(lines: list[str], item: re.Pattern[str]) -> int:
