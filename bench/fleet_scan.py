@@ -251,7 +251,7 @@ class TreeSampler(threading.Thread):
         self.cpu: dict[int, float] = {}
 
     def run(self) -> None:
-        while not self.stop.wait(0.02):
+        while not self.stop.wait(0.05):
             self.sample()
 
     def sample(self) -> None:

@@ -3,36 +3,39 @@
 Design:
 - One ``ApiClient`` per cluster (own connection pool, own ``Configuration``; the library's
   global default is never touched), safe for one thread per cluster.
-- Requests go through the generic ``ApiClient.param_serialize`` / ``call_api`` path with
-  the raw response parsed by ``json.loads``: callers get plain wire JSON dicts (what
-  ``bot.sources.objects.ingest`` reads) and no pydantic model is ever built, which is both
-  faster and immune to the v37 models' strictness about server data.
+- Requests go through ``ApiClient.param_serialize`` / ``call_api`` and the raw answer is
+  parsed by ``json.loads``: callers get wire JSON dicts and no pydantic model is built
+  (faster, and immune to the v37 models' strictness about server data).
 - Every call carries ``_request_timeout=(connect, read)``; ``Configuration.retries`` is an
   explicit urllib3 ``Retry`` (see ``Timeouts``).
 - Every failure leaves as a ``KubeError`` subclass (``bot.kube.errors``), raised ``from``
   the library's exception; messages never carry tokens or keys.
-- ``kubernetes`` and ``urllib3`` are imported inside functions: the import costs about a
-  second and must not slow down ``secbot --help``.
+- ``kubernetes`` and ``urllib3`` are imported inside functions (about a second).
 """
 
 from __future__ import annotations
 
 import builtins
-import json
+import itertools
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.kube import credentials as _credentials
 from bot.kube import paging
-from bot.kube.config import KubeTarget, Timeouts, build_configuration, resource_path
+from bot.kube.config import (
+    KubeTarget,
+    Timeouts,
+    build_configuration,
+    public_host,
+    resource_path,
+)
 from bot.kube.credentials import ClientCredentials
 from bot.kube.errors import (
     KubeConfigError,
-    KubeError,
     from_api_exception,
     from_status,
     from_transport,
+    json_object,
     scrub,
 )
 from bot.kube.targets import load_targets
@@ -41,13 +44,6 @@ __all__ = ["ClientCredentials", "KubeClient", "KubeTarget", "Timeouts", "load_ta
 
 DEFAULT_TIMEOUTS = Timeouts()
 _MERGE_PATCH = "application/merge-patch+json"
-
-
-def _public_host(url: str) -> str:
-    """The server URL without any user:password part."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class KubeClient:
@@ -68,7 +64,7 @@ class KubeClient:
         self._credentials = credentials
         self.target = target
         self.page_size = page_size
-        self.host: str = _public_host(str(api_client.configuration.host))
+        self.host: str = public_host(str(api_client.configuration.host))
 
     @classmethod
     def connect(
@@ -159,15 +155,7 @@ class KubeClient:
                 body=data,
                 headers=response.headers,
             )
-        try:
-            answer = json.loads(data)
-        except ValueError as e:  # an HTML login page from a proxy, or the wrong URL
-            raise KubeError(
-                f"{self.host}{path}: the answer is not JSON", reason="BadResponse"
-            ) from e
-        if not isinstance(answer, dict):
-            raise KubeError(f"{self.host}{path}: the answer is not an object", reason="BadResponse")
-        return answer
+        return json_object(data, where=f"{self.host}{path}")
 
     def version(self) -> dict[str, str]:
         """``/version`` of the API server (gitVersion, major, minor, platform...)."""
@@ -270,16 +258,33 @@ class KubeClient:
         field_selector: str | None = None,
         label_selector: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching object, page by page (``limit=page_size``), as wire JSON dicts.
+        """The objects of ``list_pages``, one by one."""
+        pages = self.list_pages(
+            api_version=api_version,
+            kind=kind,
+            namespace=namespace,
+            field_selector=field_selector,
+            label_selector=label_selector,
+        )
+        return itertools.chain.from_iterable(pages)
+
+    def list_pages(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+    ) -> Iterator[builtins.list[dict[str, Any]]]:
+        """Every matching object as wire JSON dicts, one page (``limit=page_size``) at a time.
 
         Lazy: nothing is sent until the first ``next()``, and errors (KubeForbidden...)
         surface there. Only one page is held at a time. Items get ``kind``/``apiVersion``
         filled in when the server leaves them out (it does for built-in types), so each
         one can be fed to ``bot.sources.objects.ingest`` alone. ``namespace=None`` lists
-        all namespaces.
-
-        A continue token that expired (410 Gone) restarts the list once, never yielding
-        an object twice (``bot.kube.paging``).
+        all namespaces. A continue token that expired (410 Gone) restarts the list once,
+        never yielding an object twice (``bot.kube.paging``).
         """
         path = resource_path(api_version=api_version, kind=kind, namespace=namespace)
         query: builtins.list[tuple[str, str]] = [("limit", str(self.page_size))]

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.kube.errors import KubeConfigError, scrub
 from bot.kube.kubeconfig import ResolvedContext, default_kubeconfig_paths, resolve_context
@@ -192,3 +192,10 @@ def resource_path(
             raise ValueError("an object name must not be empty")
         path += f"/{quote(name, safe='')}"
     return path
+
+
+def public_host(url: str) -> str:
+    """The server URL without any user:password part."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

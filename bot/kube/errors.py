@@ -220,3 +220,14 @@ def from_transport(e: Exception, *, host: str, timeouts: tuple[float, float]) ->
     else:
         problem = type(cause).__name__
     return KubeUnavailable(f"{host}: {problem}", reason=type(cause).__name__)
+
+
+def json_object(data: bytes, *, where: str) -> dict[str, Any]:
+    """A successful answer's body as a JSON object, or a KubeError saying it is not one."""
+    try:
+        answer = json.loads(data)
+    except ValueError as e:  # an HTML login page from a proxy, or the wrong URL
+        raise KubeError(f"{where}: the answer is not JSON", reason="BadResponse") from e
+    if not isinstance(answer, dict):
+        raise KubeError(f"{where}: the answer is not an object", reason="BadResponse")
+    return answer

@@ -1,10 +1,11 @@
-"""List pagination (``limit``/``continue``) for ``KubeClient.list``, with one restart on 410.
+"""List pagination (``limit``/``continue``) for ``KubeClient``, with one restart on 410.
 
 A continue token expires (~5 min on a real API server, 410 Gone): the list then restarts
 once from the beginning and objects already yielded (by namespace/name) are skipped, so
 every object is yielded at most once. The only state kept for this is the set of yielded
 keys (~100 bytes per object), never the objects; one page is held at a time. A second
-410 raises KubeGone.
+410 raises KubeGone. Pages are handed out whole, so a caller can work on one page at a
+time (``bot.sources.live_reads`` decodes one page at a time per process).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def pages(
     api_version: str,
     kind: str,
     where: str,
-) -> Iterator[dict[str, Any]]:
-    """Every item of the list that ``get(query)`` answers page by page (see the module
-    docstring), with ``kind``/``apiVersion`` filled in; ``where`` names it in messages."""
+) -> Iterator[list[dict[str, Any]]]:
+    """The items of the list that ``get(query)`` answers, one page at a time (see the
+    module docstring), with ``kind``/``apiVersion`` filled in; ``where`` names the list in
+    messages. A page may come out empty (everything in it was yielded before a restart)."""
     yielded: set[str] = set()
     restarted = False
     token: str | None = None
@@ -52,6 +54,7 @@ def pages(
         if not isinstance(items, list):
             raise KubeError(f"{where}: list answer without items", reason="BadList")
         token = str((page.get("metadata") or {}).get("continue") or "") or None
+        out: list[dict[str, Any]] = []
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -62,7 +65,9 @@ def pages(
                 yielded.add(key)
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", api_version)
-            yield item
-        del page, items  # hold one page at a time, also while waiting for the next
+            out.append(item)
+        del page, items
+        yield out
+        del out  # hold one page at a time, also while waiting for the next
         if token is None:
             return

@@ -129,6 +129,19 @@ def test_410_restarts_once_and_yields_each_object_once(api: FakeKubeAPI, tmp_pat
     assert continues == [False, True, False, True, True]
 
 
+def test_list_pages_hands_out_whole_pages(api: FakeKubeAPI, tmp_path: Path) -> None:
+    client = connect(api, tmp_path)
+    pages = client.list_pages(
+        api_version="v1", kind="Secret", field_selector="type=kubernetes.io/tls"
+    )
+    first = next(pages)
+    assert [o["metadata"]["name"] for o in first] == ["tls-0", "tls-3", "tls-6"]
+    assert len(api.requests_to("/api/v1/secrets")) == 1
+    api.expire_continue_tokens()  # the restart's first page holds only objects already seen
+    rest = [[o["metadata"]["name"] for o in page] for page in pages]
+    assert rest == [[], ["tls-1", "tls-4", "tls-2"], ["tls-5"]]
+
+
 def test_second_410_raises_gone(api: FakeKubeAPI, tmp_path: Path) -> None:
     client = connect(api, tmp_path)
     items = client.list(api_version="v1", kind="Secret", field_selector="type=kubernetes.io/tls")
