@@ -103,9 +103,9 @@ def _refused(builder: SnapshotBuilder, subject: str, status: CoverageStatus, det
 # Decoding a page (hundreds of certificates and keys) is CPU work, and a fleet's threads
 # share one interpreter lock: letting all of them decode at once only adds switching
 # between them (bench/fleet_scan, concurrency 8: 120 ms of CPU per cluster, 80 with this
-# lock; with 32 threads 130 against 82). So each process
-# decodes one page at a time while its other threads wait on the network; worker
-# processes (scan_fleet's ``processes``) each have their own lock.
+# lock; with 32 threads 130 against 82). So each process decodes one page at a time while
+# its other threads wait on the network; worker processes (scan_fleet's ``processes``)
+# each have their own lock.
 DECODE_ONE_PAGE_AT_A_TIME = threading.Lock()
 
 
