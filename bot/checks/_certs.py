@@ -1,7 +1,9 @@
 """Pure helpers shared by the certificate checks: which certificates to judge, and how.
 
-``expiry_severity`` is the one days-left -> severity ladder: the certificate and
-credential expiry checks and the ``certs`` Slack list all use it, so they agree.
+``days_left`` rounds the time left up to whole days, which ``CheckPolicy.expiry_severity``
+(the one days-left -> severity ladder) turns into a severity: the certificate and
+credential expiry checks, the ``certs`` Slack list and the digest all use both, so they
+agree.
 
 A snapshot can hold the same certificate many times: RKE2 repeats its CA in every
 ``*.crt`` file, a CA bundle sits in many webhook configurations. Checks judge each
@@ -20,9 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.core.certs import CertInfo
 from bot.core.finding import Evidence
-from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
-from bot.core.severity import Severity
 from bot.core.snapshot import Snapshot
 
 # Coverage subjects of sources that deliver certificates; one usable suffices. Without
@@ -111,23 +111,6 @@ def rotates_by_design(item: Judged) -> bool:
 def days_left(cert: CertInfo, now: datetime) -> int:
     """Whole days until notAfter, rounded up (0.3 days left is "1 day"; <= 0: expired)."""
     return math.ceil((cert.not_after - now) / _DAY)
-
-
-def expiry_severity(days: int, policy: CheckPolicy) -> Severity | None:
-    """The severity of something that expires in ``days`` whole days (as ``days_left``).
-
-    The policy's thresholds are inclusive upper bounds: critical at or under
-    ``expiry_critical_days``, warning at or under ``expiry_warning_days``, info at or
-    under ``expiry_info_days``, None beyond. Expired (``days <= 0``) is critical; checks
-    that report expiry in a check of its own skip ``days <= 0`` before asking.
-    """
-    if days <= policy.expiry_critical_days:
-        return Severity.CRITICAL
-    if days <= policy.expiry_warning_days:
-        return Severity.WARNING
-    if days <= policy.expiry_info_days:
-        return Severity.INFO
-    return None
 
 
 def label(cert: CertInfo) -> str:

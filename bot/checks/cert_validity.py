@@ -86,7 +86,7 @@ class CertExpiring(Check):
         for item in ctx.derived(_certs.judged_certs):
             cert = item.cert
             days = _certs.days_left(cert, now)
-            severity = _certs.expiry_severity(days, policy)
+            severity = policy.expiry_severity(days)
             if cert.not_after <= now or severity is None:
                 continue  # expired is cert-expired's; beyond the info window is fine
             if _certs.rotates_by_design(item):

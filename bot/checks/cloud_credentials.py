@@ -20,7 +20,6 @@ import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from bot.checks import _certs
 from bot.checks.base import Check, CheckContext, NotEvaluable
 from bot.core.finding import Evidence, Finding, JSONScalar
 from bot.core.resources import ResourceRef
@@ -110,7 +109,7 @@ class CloudCredentialExpiring(Check):
             if token is None or token.expired or token.expires_at is None:
                 continue
             days = _days_left(token.expires_at, snap.scanned_at)
-            severity = _certs.expiry_severity(days, policy)
+            severity = policy.expiry_severity(days)
             if days <= 0 or severity is None:
                 continue  # expired is cloud-credential-expired's
             yield self.finding(

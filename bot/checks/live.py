@@ -236,7 +236,7 @@ class KubeconfigCredentialExpiring(Check):
             if cred.expires_at is None:
                 continue
             days = math.ceil((cred.expires_at - snap.scanned_at) / _DAY)
-            severity = _certs.expiry_severity(days, policy)  # expired included: critical
+            severity = policy.expiry_severity(days)  # expired included: critical
             if severity is None:
                 continue
             what = f"{cred.kind} {cred.subject}".strip()

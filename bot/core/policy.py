@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.severity import Severity
+
 
 @dataclass(frozen=True, slots=True)
 class CheckPolicy:
@@ -29,3 +31,18 @@ class CheckPolicy:
             raise ValueError(
                 f"rotation_max_age_days must be positive, got {self.rotation_max_age_days}"
             )
+
+    def expiry_severity(self, days: int) -> Severity | None:
+        """The severity of something that expires in ``days`` whole days (rounded up, see
+        ``bot.checks._certs.days_left``): the thresholds are inclusive upper bounds, so
+        critical at or under ``expiry_critical_days``, warning at or under
+        ``expiry_warning_days``, info at or under ``expiry_info_days``, None beyond.
+        Expired (``days <= 0``) is critical; checks that report expiry in a check of its
+        own skip ``days <= 0`` before asking. The one ladder of checks and messages alike."""
+        if days <= self.expiry_critical_days:
+            return Severity.CRITICAL
+        if days <= self.expiry_warning_days:
+            return Severity.WARNING
+        if days <= self.expiry_info_days:
+            return Severity.INFO
+        return None

@@ -131,7 +131,7 @@ class Digest:
 
     @property
     def expiry_policy(self) -> CheckPolicy:
-        """The thresholds as the policy ``expiry_severity`` takes (the rest: defaults)."""
+        """The thresholds as a policy (for ``expiry_severity``; the rest: defaults)."""
         return CheckPolicy(
             expiry_critical_days=self.critical_days,
             expiry_warning_days=self.warning_days,
@@ -159,7 +159,17 @@ class Digest:
             rotations=tuple(load(DigestRotation, d) for d in doc.get("rotations", ())),
             open_counts={str(k): int(v) for k, v in doc.get("open_counts", {}).items()},
             until=parse_opt_time(doc.get("until")),
-            critical_days=int(doc.get("critical_days", _DEFAULT_POLICY.expiry_critical_days)),
-            warning_days=int(doc.get("warning_days", _DEFAULT_POLICY.expiry_warning_days)),
-            info_days=int(doc.get("info_days", _DEFAULT_POLICY.expiry_info_days)),
+            **_thresholds(doc),
         )
+
+
+def _thresholds(doc: Mapping[str, Any]) -> dict[str, int]:
+    """The expiry thresholds of a stored digest. Rows queued before they were carried hold
+    ``critical_days`` at most: the others are the defaults, raised to stay in order (a
+    critical threshold of 45 once labelled every listed certificate critical, and still
+    does), so such a row always renders."""
+    default = _DEFAULT_POLICY
+    critical = int(doc.get("critical_days", default.expiry_critical_days))
+    warning = int(doc.get("warning_days", max(critical, default.expiry_warning_days)))
+    info = int(doc.get("info_days", max(warning, default.expiry_info_days)))
+    return {"critical_days": critical, "warning_days": warning, "info_days": info}

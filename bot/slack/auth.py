@@ -48,6 +48,10 @@ GroupLookup = Callable[[str], Sequence[str]]
 DenialHook = Callable[[str, str, str], None]
 NOT_OPERATOR = "not an operator"
 LOOKUP_FAILED = "user-group lookup failed"
+LOOKUP_FAILED_TEXT = (
+    ":warning: I could not check your user-group membership with Slack just now, so I "
+    "cannot let you change anything. Try again in a minute."
+)
 
 
 class LookupFailed(Exception):
@@ -199,11 +203,7 @@ def operator_middleware(
         except LookupFailed:
             log.warning("denied %s to user %s: %s", subcommand, user, LOOKUP_FAILED)
             denied(subcommand, user, LOOKUP_FAILED)
-            return ack(
-                response_type="ephemeral",
-                text=":warning: I could not check your user-group membership with Slack "
-                "just now, so I cannot let you change anything. Try again in a minute.",
-            )
+            return ack(response_type="ephemeral", text=LOOKUP_FAILED_TEXT)
         if allowed:
             next_()
             return None

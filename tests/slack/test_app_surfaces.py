@@ -41,18 +41,36 @@ from tests.slack.conftest import (
     settings_for,
     text_of,
 )
+from tests.slack.test_app_audit import records
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_fix_button_says_remediation_is_not_enabled(bot: Bot) -> None:
-    body = block_action("finding-fix", "F-1", response_url=bot.slack.response_url("fix"))
+    body = block_action(
+        "finding-fix", "F-1", user=OPERATOR, response_url=bot.slack.response_url("fix")
+    )
     response = bot.app.dispatch(signed_request(body, secret=SECRET))
     assert response.status == 200
     (posted,) = bot.posted(key="fix")
     assert posted.params["replace_original"] is False  # the finding message stays
     assert posted.params["response_type"] == "ephemeral"
     assert "remediation is not enabled on this bot" in text_of(posted.params)
+
+
+def test_fix_button_refuses_a_non_operator_first_as_the_slash_command_does(
+    bot: Bot, engine: Engine
+) -> None:
+    """Remediation off or not, a non-operator is refused and audited rather than told it
+    is off, exactly like ``/harvester fix``."""
+    assert "SECBOT_OPERATORS" in text_of(bot.ack("fix F-1", user="U1"))
+    body = block_action("finding-fix", "F-1", user="U1", response_url=bot.slack.response_url("x"))
+    assert bot.app.dispatch(signed_request(body, secret=SECRET)).status == 200
+    (posted,) = bot.posted(key="x")
+    assert "not enabled" not in text_of(posted.params)
+    assert "SECBOT_OPERATORS" in text_of(posted.params)
+    denials = [r[1:4] for r in records(engine)]
+    assert denials == [("U1", "command.denied", "command:fix")] * 2
 
 
 def test_app_home_publishes_the_fleet(bot: Bot) -> None:

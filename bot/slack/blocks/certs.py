@@ -1,7 +1,7 @@
 """``certs [cluster] [--within 30d]``: what expires, soonest first.
 
 Each certificate gets a severity by its days left from the ladder the ``cert-expiring``
-check uses (``bot.checks._certs.expiry_severity``), so the list and the findings agree.
+check uses (``CheckPolicy.expiry_severity``), so the list and the findings agree.
 Past 50 blocks the list ends in "N more — use `/harvester certs CLUSTER --within 7d`",
 suggesting the widest shorter window under which the rest would fit.
 """
@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 
-from bot.checks._certs import expiry_severity
 from bot.core.policy import CheckPolicy
 from bot.core.severity import Severity
 from bot.findings.views import CertView, short_id
@@ -45,7 +44,7 @@ def cert_severity(
 ) -> Severity | None:
     """The severity ``cert-expiring`` would give (days left rounded up); None beyond it."""
     days = math.ceil((cert.not_after - now).total_seconds() / 86400)
-    return expiry_severity(days, policy)
+    return policy.expiry_severity(days)
 
 
 def cert_line(

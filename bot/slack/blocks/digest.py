@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from bot.checks._certs import expiry_severity
 from bot.core.policy import CheckPolicy
 from bot.findings.views import short_id
 from bot.notify.digest_payloads import (
@@ -165,14 +164,14 @@ def cert_line(
     cert: DigestCert, *, now: datetime, tz: tzinfo, policy: CheckPolicy = DEFAULT_POLICY
 ) -> str:
     """Expired ones marked (":x: *Expired 2 days ago, Mar 27*"), the rest by the severity
-    ``cert-expiring`` gives them (``expiry_severity``: days left rounded up, the digest's
-    thresholds); one beyond the info days (a policy tighter than the 30-day window) is
-    "fine", as in the ``certs`` list."""
+    ``cert-expiring`` gives them (``CheckPolicy.expiry_severity``: days left rounded up,
+    the digest's thresholds); one beyond the info days (a policy tighter than the 30-day
+    window) is "fine", as in the ``certs`` list."""
     days = math.ceil((cert.not_after - now).total_seconds() / 86400)
     if days <= 0:
         when = f":x: *Expired {format_when(cert.not_after, now=now, tz=tz)}*"
     else:
-        severity = expiry_severity(days, policy)
+        severity = policy.expiry_severity(days)
         label = sev(severity) if severity else ":large_green_circle: fine"
         when = f"{label} · *{format_expiry(cert.not_after, now=now, tz=tz)}*"
     line = (

@@ -17,6 +17,7 @@ from bot.findings.queries import parse_short_id
 from bot.findings.views import short_id
 from bot.slack.auth import (
     LOOKUP_FAILED,
+    LOOKUP_FAILED_TEXT,
     NOT_OPERATOR,
     GroupLookup,
     LookupFailed,
@@ -45,8 +46,8 @@ def register(app: App, services: SlackServices) -> None:
         lookup = slack_group_lookup(client)
 
         def job() -> Message:
-            if services.remediation is None:
-                return not_enabled_message("fix", command=services.command)
+            # Refused and audited first, as the slash command is, even while remediation
+            # is off (the button is shown on every finding).
             why = _refusal(services, user, lookup)
             if why is not None:
                 finding = _finding_named(value)
@@ -58,7 +59,11 @@ def register(app: App, services: SlackServices) -> None:
                     command=services.command,
                     finding=finding,
                 )("fix", user, why)
+                if why == LOOKUP_FAILED:
+                    return {"text": LOOKUP_FAILED_TEXT}
                 return denied_message("fix", user_id=user, command=services.command)
+            if services.remediation is None:
+                return not_enabled_message("fix", command=services.command)
             request = Request(services=services, user=user, now=services.clock(), lookup=lookup)
             return remediation.fix(Fix(finding_id=parse_short_id(value)), request).job()
 

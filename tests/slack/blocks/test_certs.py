@@ -1,6 +1,6 @@
 """The ``certs`` list's severity (bot/slack/blocks/certs.py) agrees with ``cert-expiring``.
 
-Both round the time left up to whole days and apply ``_certs.expiry_severity``; the list
+Both round the time left up to whole days and apply ``CheckPolicy.expiry_severity``; the list
 measures with float seconds, the check with exact timedelta division, so a property
 checks they land on the same day count (and so the same severity) to the microsecond.
 """
@@ -12,7 +12,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.checks._certs import days_left, expiry_severity
+from bot.checks._certs import days_left
 from bot.core.policy import CheckPolicy
 from bot.findings.views import CertView
 from bot.slack.blocks.certs import cert_severity
@@ -41,5 +41,5 @@ def _view(left: timedelta) -> CertView:
 
 @given(NEAR_EDGE | st.integers(-_YEARS, _YEARS).map(lambda us: timedelta(microseconds=us)))
 def test_the_list_and_the_check_agree(left: timedelta) -> None:
-    expected = expiry_severity(days_left(_cert(NOW + left), NOW), POLICY)
+    expected = POLICY.expiry_severity(days_left(_cert(NOW + left), NOW))
     assert cert_severity(_view(left), now=NOW, policy=POLICY) is expected

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.checks._certs import expiry_severity
 from bot.core.policy import CheckPolicy
 from bot.core.severity import Severity
 from bot.notify.digest_payloads import (
@@ -256,7 +255,7 @@ def test_certificates_take_the_severity_of_the_policy_the_digest_carries() -> No
     assert d.expiry_policy == policy
     lines = _cert_lines(digest_message(d, tz=TZ))
     days_left = {"mid": 25, "soon": 18, "web": 14}
-    checks_say = {name: expiry_severity(days, policy) for name, days in days_left.items()}
+    checks_say = {name: policy.expiry_severity(days) for name, days in days_left.items()}
     assert checks_say == {"mid": Severity.INFO, "soon": Severity.WARNING, "web": Severity.CRITICAL}
     assert {name: line.split(" · ")[0] for name, line in lines.items()} == {
         name: sev(severity) for name, severity in checks_say.items() if severity is not None
@@ -335,6 +334,18 @@ def test_a_digest_queued_before_the_thresholds_were_carried_loads_and_renders(
     # and it goes back out as today's shape, with the thresholds
     assert Digest.from_json(old.to_json()) == old
     assert (old.to_json()["warning_days"], old.to_json()["info_days"]) == (30, 90)
+
+
+def test_an_old_digest_planned_under_a_long_critical_threshold_still_renders() -> None:
+    """SECBOT_EXPIRY_CRITICAL_DAYS=45 (warning 60, info 120) was valid before the digest
+    carried the other thresholds: its rows must not become an invalid policy (45/30/90)."""
+    row = _old_row(with_critical_days=True)
+    row["critical_days"] = 45
+    old = Digest.from_json(row)
+    assert (old.critical_days, old.warning_days, old.info_days) == (45, 45, 90)
+    lines = _cert_lines(SlackRenderer(TZ).digest(old))
+    assert lines["web"].startswith(":red_circle: critical · *expires in 10 days")
+    assert lines["mid"].startswith(":red_circle: critical · *expires in 25 days")  # as before
 
 
 def _counted(lines: list[str], item: re.Pattern[str]) -> int:

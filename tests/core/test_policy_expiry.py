@@ -1,4 +1,5 @@
-"""The certificate helpers (bot/checks/_certs.py): the days-left -> severity ladder.
+"""CheckPolicy.expiry_severity (bot/core/policy.py), the one days-left -> severity ladder,
+with the days_left rounding of bot/checks/_certs.py that feeds it.
 
 Aspects: every edge of the default policy (expired, exactly on each threshold, one day
 past it), a custom and a collapsed policy, rounding up of ``days_left`` at exact instants,
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.checks._certs import days_left, expiry_severity
+from bot.checks._certs import days_left
 from bot.core.certs import CertInfo
 from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
@@ -49,18 +50,18 @@ def _rank(severity: Severity | None) -> int:
     ],
 )
 def test_default_policy_edges(days: int, expected: Severity | None) -> None:
-    assert expiry_severity(days, DEFAULT) is expected
+    assert DEFAULT.expiry_severity(days) is expected
 
 
 def test_the_policy_sets_the_thresholds() -> None:
     policy = CheckPolicy(expiry_critical_days=3, expiry_warning_days=7, expiry_info_days=21)
-    got = {d: expiry_severity(d, policy) for d in (0, 3, 4, 7, 8, 21, 22)}
+    got = {d: policy.expiry_severity(d) for d in (0, 3, 4, 7, 8, 21, 22)}
     assert got == {0: C, 3: C, 4: W, 7: W, 8: INFO, 21: INFO, 22: None}
 
 
 def test_collapsed_thresholds_leave_no_warning_or_info_band() -> None:
     policy = CheckPolicy(expiry_critical_days=5, expiry_warning_days=5, expiry_info_days=5)
-    assert [expiry_severity(d, policy) for d in (-1, 5, 6)] == [C, C, None]
+    assert [policy.expiry_severity(d) for d in (-1, 5, 6)] == [C, C, None]
 
 
 def _cert(not_after: datetime) -> CertInfo:
@@ -104,7 +105,7 @@ def test_days_left_rounds_up_before_the_ladder(
 ) -> None:
     got = days_left(_cert(NOW + left), NOW)
     assert got == days
-    assert expiry_severity(got, DEFAULT) is expected
+    assert DEFAULT.expiry_severity(got) is expected
 
 
 @st.composite
@@ -123,12 +124,12 @@ DAYS = st.integers(-5000, 5000)
 @given(policies(), DAYS, DAYS)
 def test_fewer_days_left_is_never_less_severe(policy: CheckPolicy, a: int, b: int) -> None:
     sooner, later = min(a, b), max(a, b)
-    assert _rank(expiry_severity(sooner, policy)) >= _rank(expiry_severity(later, policy))
+    assert _rank(policy.expiry_severity(sooner)) >= _rank(policy.expiry_severity(later))
 
 
 @given(policies(), DAYS)
 def test_bands_are_the_inclusive_thresholds(policy: CheckPolicy, days: int) -> None:
-    severity = expiry_severity(days, policy)
+    severity = policy.expiry_severity(days)
     assert (severity is Severity.CRITICAL) == (days <= policy.expiry_critical_days)
     assert (severity is None) == (days > policy.expiry_info_days)
     if days <= 0:
