@@ -13,6 +13,7 @@ second and ``secbot --help`` must stay fast.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,16 +100,31 @@ def make_retry(timeouts: Timeouts) -> Retry:
     )
 
 
+# Paths in an entry are relative to the folder of the file that holds the entry, as for
+# kubectl and ``bot.kube.credentials`` (the library alone would take the user's
+# certificate and key relative to the *cluster's* file).
+_PATH_FIELDS = {
+    "clusters": ("certificate-authority",),
+    "users": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
 def _loader_config(resolved: ResolvedContext) -> Any:
     """The resolved context as the ``kubernetes`` loader's merged config: its three entries
     only, copied (the loader writes refreshed tokens into them), each remembering the file
-    it came from as the library's own merger does, so relative paths resolve as before."""
+    it came from as the library's own merger does, their relative paths made absolute."""
     from kubernetes.config.kube_config import ConfigNode
 
     def entry(key: str, name: str | None, body: Any, path: Path | None) -> list[Any]:
         if name is None or body is None or path is None:
             return []  # the loader reports what is missing, as it would for the file
-        item = {"name": name, key[:-1]: copy.deepcopy(dict(body))}
+        copied = copy.deepcopy(dict(body))
+        folder = os.path.abspath(os.path.dirname(path))
+        for field_name in _PATH_FIELDS.get(key, ()):
+            value = copied.get(field_name)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                copied[field_name] = os.path.join(folder, value)
+        item = {"name": name, key[:-1]: copied}
         return [ConfigNode(f"{path}/{key}[{name}]", item, str(path))]  # type: ignore[no-untyped-call]
 
     merged = {
@@ -120,6 +136,23 @@ def _loader_config(resolved: ResolvedContext) -> Any:
         "current-context": resolved.name,
     }
     return ConfigNode(str(resolved.file), merged, str(resolved.file))  # type: ignore[no-untyped-call]
+
+
+def _require_server(resolved: ResolvedContext) -> None:
+    """A context must name a defined cluster with a server: else it is a config mistake,
+    not an unreachable cluster."""
+    where = f"kubeconfig {resolved.file}: context {resolved.name!r}"
+    if resolved.cluster_name is None:
+        raise KubeConfigError(f"{where} names no cluster")
+    if resolved.cluster is None:
+        raise KubeConfigError(
+            f"{where} names cluster {resolved.cluster_name!r}, which is not defined"
+        )
+    server = resolved.cluster.get("server")
+    if not isinstance(server, str) or not server.strip():
+        raise KubeConfigError(
+            f"kubeconfig {resolved.cluster_file}: cluster {resolved.cluster_name!r} has no server"
+        )
 
 
 def build_configuration(
@@ -141,6 +174,7 @@ def build_configuration(
         else:
             paths = [target.kubeconfig] if target.kubeconfig else default_kubeconfig_paths()
             resolved = resolve_context(paths, target.context)
+            _require_server(resolved)
             # No config_persister: never write back to the user's kubeconfig.
             loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
                 config_dict=_loader_config(resolved),

@@ -2,11 +2,14 @@
 
 Kubeconfig files stay where they are; nothing here copies or logs them. A fleet often
 names one big kubeconfig for every cluster (Rancher writes one context per downstream
-cluster: ~0.5 MB for 300), so a parsed file is remembered while its size, modification
-time and inode stay the same: a fleet scan reads it once, not once per cluster. The
-remembered documents are shared between threads and never modified; ``resolve_context``
-hands out the entries of one context, which callers copy before handing them to code
-that may write to them (the ``kubernetes`` loader refreshes tokens in place).
+cluster: ~0.5 MB for 300), so a parsed file is remembered by its path and the SHA-256 of
+its bytes: a fleet scan parses it once, not once per cluster, and an edited file is parsed
+again however quickly it changed (modification times are only as fine as the kernel's
+clock tick). A file that does not parse is remembered too, with its one-line problem, so a
+broken 0.5 MB file is not parsed again for each of its clusters. The remembered documents
+are shared between threads and never modified; ``resolve_context`` hands out the entries
+of one context, which callers copy before handing them to code that may write to them
+(the ``kubernetes`` loader refreshes tokens in place).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ DEFAULT_KUBECONFIG = Path("~/.kube/config")
 _REMEMBERED = 32  # parsed files kept (a fleet names a few kubeconfigs, often one)
 
 _lock = threading.Lock()
-_parsed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_parsed: OrderedDict[tuple[str, bytes], dict[str, Any] | str] = OrderedDict()
 
 
 def default_kubeconfig_paths() -> list[Path]:
@@ -71,20 +74,24 @@ def read_kubeconfig(path: Path) -> dict[str, Any]:
         text = read_text(path, max_bytes=MAX_KUBECONFIG_BYTES)
     except YamlFileError as e:
         raise KubeConfigError(f"kubeconfig {path} {e}") from e
-    key = hashlib.sha256(text.encode()).digest()
+    key = (str(path), hashlib.sha256(text.encode()).digest())
     with _lock:  # one parse per file, also when every fleet thread wants it at once
-        doc = _parsed.get(key)
-        if doc is not None:
+        found = _parsed.get(key)
+        if found is None:
+            try:
+                found = _checked(parse_yaml(text), path)
+            except YamlFileError as e:
+                found = f"kubeconfig {path} {e}"
+            except KubeConfigError as e:
+                found = str(e)
+            _parsed[key] = found
+            while len(_parsed) > _REMEMBERED:
+                _parsed.popitem(last=False)
+        else:
             _parsed.move_to_end(key)
-            return doc
-        try:
-            doc = _checked(parse_yaml(text), path)
-        except YamlFileError as e:
-            raise KubeConfigError(f"kubeconfig {path} {e}") from e
-        _parsed[key] = doc
-        while len(_parsed) > _REMEMBERED:
-            _parsed.popitem(last=False)
-        return doc
+    if isinstance(found, str):
+        raise KubeConfigError(found)
+    return found
 
 
 def forget_kubeconfigs() -> None:

@@ -136,6 +136,7 @@ def read_list(
                         objects.ingest(builder, item)
                     except ValueError as e:
                         builder.degrade(spec.subject, f"{spec.kind} {_identity(item)}: {e}")
+            del page  # not held while the next one is fetched
     except (KubeUnauthorized, KubeForbidden) as e:
         _refused(builder, spec.subject, CoverageStatus.FORBIDDEN, f"cannot {spec.what}: {e}")
     except KubeNotFound:

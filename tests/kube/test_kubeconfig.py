@@ -5,9 +5,11 @@ entries, with relative paths resolved against the file each entry came from."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -88,12 +90,103 @@ def test_merged_files_resolve_relative_paths_against_their_own_folder(
 def test_what_the_context_names_must_exist(apis: list[FakeKubeAPI], tmp_path: Path) -> None:
     path = apis[0].write_kubeconfig(tmp_path / "kubeconfig")
     doc = yaml.safe_load(path.read_text())
-    broken = copy.deepcopy(doc)
-    broken["contexts"][0]["context"]["cluster"] = "gone"
-    path.write_text(yaml.safe_dump(broken))
-    with pytest.raises(KubeConfigError, match=r"^kubeconfig for 't': .*gone"):
-        KubeClient.connect(KubeTarget(name="t", kubeconfig=path))
-    broken["contexts"][0]["context"]["cluster"] = ["not", "a", "name"]
-    path.write_text(yaml.safe_dump(broken))
-    with pytest.raises(KubeConfigError, match=r"context 'fake' has a malformed cluster$"):
-        KubeClient.connect(KubeTarget(name="t", kubeconfig=path))
+    cases: list[tuple[Any, str]] = [
+        ("gone", f"kubeconfig {path}: context 'fake' names cluster 'gone', which is not defined"),
+        (["not", "a", "name"], f"kubeconfig {path}: context 'fake' has a malformed cluster"),
+        (None, f"kubeconfig {path}: context 'fake' names no cluster"),
+    ]
+    for cluster, message in cases:
+        broken = copy.deepcopy(doc)
+        broken["contexts"][0]["context"]["cluster"] = cluster
+        path.write_text(yaml.safe_dump(broken))
+        with pytest.raises(KubeConfigError) as caught:
+            KubeClient.connect(KubeTarget(name="t", kubeconfig=path))
+        assert str(caught.value) == message
+    for body in (None, {}, {"server": " "}):  # a mistake, not an unreachable cluster
+        broken = copy.deepcopy(doc)
+        broken["clusters"][0]["cluster"] = body
+        path.write_text(yaml.safe_dump(broken))
+        with pytest.raises(KubeConfigError) as caught:
+            KubeClient.connect(KubeTarget(name="t", kubeconfig=path))
+        assert str(caught.value) == f"kubeconfig {path}: cluster 'fake' has no server"
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_user_files_are_relative_to_the_users_own_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client certificate is read from beside the file that names it, for the
+    connection and for the expiry check alike (as kubectl does; the library alone would
+    look beside the cluster's file)."""
+    from tests.sources import at, ec_key, key_pem, make_cert, pem
+
+    key = ec_key("admin")
+    cert = pem(make_cert("system:admin", key=key, not_after=at(30))).encode()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "admin.crt").write_bytes(cert)
+    (tmp_path / "b" / "admin.key").write_text(key_pem(key))
+    user = {"client-certificate": "admin.crt", "client-key": "admin.key"}
+    (tmp_path / "b" / "config").write_text(yaml.safe_dump({"users": [{"name": "u", "user": user}]}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a' / 'config'}:{tmp_path / 'b' / 'config'}")
+    with FakeKubeAPI(tls=True) as api:
+        api.accept_client_cert = True
+        cluster = {"server": api.url, "insecure-skip-tls-verify": True}
+        (tmp_path / "a" / "config").write_text(
+            yaml.safe_dump(
+                {
+                    "clusters": [{"name": "k", "cluster": cluster}],
+                    "contexts": [{"name": "ctx", "context": {"cluster": "k", "user": "u"}}],
+                }
+            )
+        )
+        client = KubeClient.connect(KubeTarget(name="t", context="ctx"), timeouts=FAST)
+        assert client.version()["major"] == "1"
+        assert client.credentials().client_cert_pem == cert
+
+
+def test_a_token_refreshed_by_the_loader_stays_out_of_the_shared_document(
+    tmp_path: Path,
+) -> None:
+    """The library writes a refreshed auth-provider token into the user entry it was
+    given: that must be a copy, or every later cluster would see it in the cache."""
+    plugin = tmp_path / "token.sh"
+    answer = {"credential": {"access_token": "NEW", "token_expiry": "2999-01-01T00:00:00Z"}}
+    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(answer)}'\n")
+    plugin.chmod(0o700)
+    provider = {
+        "name": "gcp",
+        "config": {
+            "access-token": "OLD",
+            "expiry": "2000-01-01T00:00:00Z",
+            "cmd-path": str(plugin),
+        },
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "users": [{"name": "u", "user": {"auth-provider": provider}}],
+                "current-context": "c",
+            }
+        )
+    )
+    KubeClient.connect(KubeTarget(name="t", kubeconfig=path), timeouts=FAST)
+    cached = read_kubeconfig(path)["users"][0]["user"]["auth-provider"]["config"]
+    assert cached["access-token"] == "OLD"
+    assert "OLD" in path.read_text()  # and nothing was written back to the file
+
+
+def test_a_broken_file_is_reported_the_same_each_time(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("clusters: [\n")
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(KubeConfigError) as caught:
+            read_kubeconfig(path)
+        messages.add(str(caught.value))
+    problem = "is not valid YAML at line 2: expected the node content, but found '<stream end>'"
+    assert messages == {f"kubeconfig {path} {problem}"}

@@ -16,7 +16,7 @@ from bot.checks._certs import days_left
 from bot.core.policy import CheckPolicy
 from bot.findings.views import CertView
 from bot.slack.blocks.certs import cert_severity
-from tests.checks.test_certs_helpers import NOW, _cert
+from tests.core.test_policy_expiry import NOW, _cert
 
 POLICY = CheckPolicy(expiry_critical_days=7, expiry_warning_days=21, expiry_info_days=60)
 _YEARS = 10 * 365 * 86400 * 10**6  # ten years either way, in microseconds
