@@ -91,8 +91,11 @@ class Facts(NamedTuple):
     ip_addresses: tuple[str, ...]
 
 
-def cert_facts(cert: x509.Certificate, *, der: bytes | None = None) -> Facts:
-    """Reduce a parsed certificate to its Facts; raises ValueError on broken extensions.
+def cert_facts(
+    cert: x509.Certificate, *, der: bytes | None = None, extensions: bool = True
+) -> Facts:
+    """Reduce a parsed certificate to its Facts; raises ValueError on broken extensions
+    (``extensions=False`` leaves them out: no SANs, not a CA).
 
     ``der`` is the DER the certificate was loaded from, when the caller has it: hashing
     it is cheaper than ``cert.fingerprint`` and gives the same digest.
@@ -108,7 +111,7 @@ def cert_facts(cert: x509.Certificate, *, der: bytes | None = None) -> Facts:
     ips: tuple[str, ...] = ()
     # One pass over the extensions: get_extension_for_class raises for a missing one,
     # and exceptions cost more than the rest of this function on big folders.
-    for ext in cert.extensions:
+    for ext in cert.extensions if extensions else ():
         value = ext.value
         if isinstance(value, x509.BasicConstraints):
             is_ca = value.ca
@@ -150,8 +153,12 @@ def _short(e: BaseException) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cert(raw: bytes, pem: bool) -> Facts | str:
-    """Facts of one certificate block, or why it does not parse.
+def _parse_cert(raw: bytes, pem: bool) -> tuple[Facts | None, str]:
+    """Facts of one certificate block and/or why (part of) it does not parse.
+
+    A certificate whose extensions do not parse (e.g. ``CA:FALSE`` with a path length,
+    which OpenSSL and Go accept) still has dates and names: its facts come without SANs
+    and CA flag, with the problem said, so its expiry is still judged.
 
     Cached: RKE2 repeats its CA in every file, and a CA bundle sits in many webhook
     configurations; each distinct block is parsed once. Only public material is cached.
@@ -165,9 +172,20 @@ def _parse_cert(raw: bytes, pem: bool) -> Facts | str:
                 cert, der = x509.load_pem_x509_certificate(raw), None
             else:
                 cert, der = x509.load_der_x509_certificate(raw), raw
-            return cert_facts(cert, der=der)
         except _PARSE_ERRORS as e:
-            return f"certificate does not parse: {_short(e)}"
+            return None, f"certificate does not parse: {_short(e)}"
+        try:
+            return cert_facts(cert, der=der), ""
+        except _PARSE_ERRORS as e:
+            problem = _short(e)
+        try:
+            facts = cert_facts(cert, der=der, extensions=False)
+        except _PARSE_ERRORS:  # not just the extensions
+            return None, f"certificate does not parse: {problem}"
+        return facts, (
+            f"certificate extensions do not parse: {problem} (its dates are judged; its "
+            "SANs and CA flag are unknown)"
+        )
 
 
 def clear_cache() -> None:
@@ -178,11 +196,11 @@ def clear_cache() -> None:
 def _decode_cert(
     raw: bytes, *, pem: bool, location: ResourceRef, group: str, index: int, out: Decoded
 ) -> None:
-    parsed = _parse_cert(raw, pem)
-    if isinstance(parsed, str):
-        out.problems.append(CertProblem(location, parsed))
-    else:
-        out.certs.append(CertInfo(location, group, index, *parsed))
+    facts, problem = _parse_cert(raw, pem)
+    if facts is not None:
+        out.certs.append(CertInfo(location, group, index, *facts))
+    if problem:
+        out.problems.append(CertProblem(location, problem))
 
 
 def _pem_body(body: bytes) -> bytes | None:
@@ -192,8 +210,8 @@ def _pem_body(body: bytes) -> bytes | None:
     gives the same certificate (and the same parse errors); bodies with headers or
     stray characters are left to that function as before.
     """
-    try:
-        return binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""), strict_mode=True)
+    try:  # line breaks and blanks at line ends (OpenSSL and Go accept those) go first
+        return binascii.a2b_base64(body.translate(None, b" \t\r\n"), strict_mode=True)
     except binascii.Error:
         return None
 
@@ -226,8 +244,9 @@ def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
         # one cannot swallow the next block, so its neighbours still decode.
         end_line = b"-----END " + kind + b"-----"
         dashes = data.find(b"-----", begin.end())
+        # Blanks may trail the header line (OpenSSL and Go accept them).
         complete = (
-            data[begin.end() : begin.end() + 1] in (b"\n", b"\r")
+            data[begin.end() : begin.end() + 64].lstrip(b" \t")[:1] in (b"\n", b"\r")
             and dashes >= 0
             and data.startswith(end_line, dashes)
         )

@@ -64,6 +64,9 @@ def read_live(
         cluster=cluster, source="live", origin=client.host, scanned_at=scanned_at
     )
     if not _read_api(client, builder):
+        # What the kubeconfig authenticates with is local: an expired client certificate
+        # or token is then named as the likely reason the API refused the scan.
+        read_credentials(client, builder)
         return builder.build()
     notes = CertInfoNotes()
     for spec in LISTS:

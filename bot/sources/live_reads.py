@@ -134,8 +134,9 @@ def read_list(
                         inspect(item)
                     try:
                         objects.ingest(builder, item)
-                    except ValueError as e:
-                        builder.degrade(spec.subject, f"{spec.kind} {_identity(item)}: {e}")
+                    except (ValueError, RecursionError) as e:  # one object, not the cluster
+                        why = "nested too deeply" if isinstance(e, RecursionError) else e
+                        builder.degrade(spec.subject, f"{spec.kind} {_identity(item)}: {why}")
             del page  # not held while the next one is fetched
     except (KubeUnauthorized, KubeForbidden) as e:
         _refused(builder, spec.subject, CoverageStatus.FORBIDDEN, f"cannot {spec.what}: {e}")

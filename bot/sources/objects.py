@@ -126,7 +126,7 @@ def _ssl_certificates(builder: SnapshotBuilder, raw: str | None, field: str) -> 
         return raw
     try:
         doc = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or absurdly nested (Go allows 10,000)
         return redact_private_keys(raw, newline="\\n")  # setting-invalid reports the JSON error
     if not isinstance(doc, dict):
         return redact_private_keys(raw, newline="\\n")

@@ -67,10 +67,17 @@ def secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         if not raw.strip():
             continue
         if key in KEY_SECRET_KEYS:
-            found = certs.decode(raw, location=loc, group=group).keys
-            builder.keys.extend(found)
-            if not found:  # an undecodable key must not let cert-key-mismatch pass
-                builder.degrade("secrets", f"{ns}/{name} {key}: no private key found")
+            decoded = certs.decode(raw, location=loc, group=group)
+            builder.keys.extend(decoded.keys)
+            # tls.crt and tls.key swapped: the certificate is still served, so judged.
+            builder.certificates.extend(decoded.certs)
+            if not decoded.keys:  # an undecodable key must not let cert-key-mismatch pass
+                what = (
+                    "holds a certificate, not a private key"
+                    if decoded.certs
+                    else "no private key found"
+                )
+                builder.degrade("secrets", f"{ns}/{name} {key}: {what}")
         else:
             builder_decode(builder, raw, loc, group)
 

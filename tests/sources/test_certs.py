@@ -255,18 +255,20 @@ def _armoured(der: bytes, *, width: int, newline: str) -> bytes:
 def test_pem_read_as_der_gives_what_the_pem_loader_gives(
     cert: x509.Certificate, width: int, newline: str, indent: str
 ) -> None:
-    """Plain base64 bodies are decoded here and loaded as DER; anything else (indented
-    lines) still goes to cryptography's PEM loader: the outcome is the same either way."""
-    block = _armoured(cert.public_bytes(serialization.Encoding.DER), width=width, newline=newline)
+    """Base64 bodies (blanks around the lines allowed, as OpenSSL and Go allow them) are
+    decoded here and loaded as DER: the certificate is the one the DER encodes, the same
+    that cryptography's PEM loader gives wherever that loader reads the block at all."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    block = _armoured(der, width=width, newline=newline)
     block = block.replace(newline.encode(), (newline + indent).encode())
     block = block.replace(f"{newline}{indent}-----".encode(), f"{newline}-----".encode())
-    reference = certs._parse_cert.__wrapped__(block, True)  # the loader, uncached
     out = decode(block, location=LOC, group="g")
     here = ResourceRef("Secret", "web", "default", "data.tls.crt[0]")
-    if isinstance(reference, str):
-        assert [(p.location, p.reason) for p in out.problems] == [(here, reference)]
-    else:
-        assert out.certs == [CertInfo(here, "g", 0, *reference)]
+    facts, problem = certs._parse_cert.__wrapped__(der, False)  # the DER itself, uncached
+    assert (facts, problem) != (None, "") and out.problems == []
+    assert out.certs == [CertInfo(here, "g", 0, *facts)]
+    reference, _ = certs._parse_cert.__wrapped__(block, True)  # cryptography's PEM loader
+    assert reference in (None, facts)
 
 
 def test_facts_are_every_certinfo_field_after_location_group_and_index() -> None:
@@ -288,3 +290,40 @@ def test_secret_values_are_read_as_strict_base64(text: str) -> None:
     except (binascii.Error, ValueError):
         expected = None
     assert tls_objects.b64(text) == expected
+
+
+def _explicit_ca_false(days: int) -> bytes:
+    """A leaf whose BasicConstraints says ``CA:FALSE`` explicitly: not DER (a default must
+    be left out), yet OpenSSL and Go read it. cryptography refuses the extension, not the
+    certificate (as it refuses ``CA:FALSE, pathlen:0``, which OpenSSL also writes)."""
+    key = ec_key("explicit-false")
+    cert = make_cert("explicit-false", key=key, not_after=at(days), ca=True)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    ca_true = bytes.fromhex("30030101ff")  # SEQUENCE { BOOLEAN TRUE }
+    assert der.count(ca_true) == 1
+    return der.replace(ca_true, bytes.fromhex("3003010100"))  # BOOLEAN FALSE
+
+
+def test_a_certificate_whose_extensions_do_not_parse_is_still_judged_by_its_dates() -> None:
+    der = _explicit_ca_false(5)
+    out = decode(_armoured(der, width=64, newline="\n"), location=LOC, group="g")
+    (cert,) = out.certs
+    assert (cert.common_name, cert.not_after) == ("explicit-false", at(5))
+    assert (cert.is_ca, cert.dns_names, cert.ip_addresses) == (False, (), ())
+    assert cert.sha256 == hashlib.sha256(der).hexdigest()
+    (problem,) = out.problems
+    assert problem.location == replace(LOC, field="data.tls.crt[0]")
+    assert problem.reason.startswith("certificate extensions do not parse: ")
+    assert problem.reason.endswith("(its dates are judged; its SANs and CA flag are unknown)")
+
+
+def test_blanks_after_the_header_and_at_line_ends_are_accepted() -> None:
+    """OpenSSL and Go read these; a certificate must not turn "unparseable" over them."""
+    text = pem(SERVER)
+    for variant in (
+        text.replace("CERTIFICATE-----\n", "CERTIFICATE----- \t\n", 1),
+        text.replace("\n", " \n"),
+        text.replace("\n", "\t\r\n"),
+    ):
+        out = decode(variant.encode(), location=LOC, group="g")
+        assert (out.problems, [c.common_name for c in out.certs]) == ([], ["web.example.com"])

@@ -315,7 +315,8 @@ def test_unreachable_api_is_one_error_and_nothing_else(tmp_path: Path) -> None:
         api.close()  # the port is closed now: connection refused
         snap = read_live(client, cluster="c", scanned_at=NOW, probe=ProbeOptions())
     assert [(c.subject, c.status.value, c.detail) for c in snap.coverage] == [
-        ("api", E, f"{api.url}: connection refused")
+        ("api", E, f"{api.url}: connection refused"),
+        ("credentials", "read", ""),  # local: read all the same
     ]
     assert (snap.settings, snap.nodes, snap.certificates, snap.endpoints) == ({}, (), (), ())
     found = run_checks(snap, [get_check("source-unreachable")]).findings
@@ -325,10 +326,27 @@ def test_unreachable_api_is_one_error_and_nothing_else(tmp_path: Path) -> None:
 def test_refused_credentials_are_api_forbidden(tmp_path: Path) -> None:
     with FakeKubeAPI() as api:
         snap = read(api, tmp_path, token="wrong")
-    assert [(c.subject, c.status) for c in snap.coverage] == [("api", F)]
+    assert [(c.subject, c.status) for c in snap.coverage] == [("api", F), ("credentials", R)]
     assert snap.coverage[0].detail.startswith("401 Unauthorized")
     found = run_checks(snap, [get_check("source-forbidden")]).findings
     assert [(f.severity.value, f.resource.key) for f in found] == [("critical", "Cluster//c#api")]
+
+
+def test_an_expired_client_certificate_is_named_when_the_api_refuses_it(tmp_path: Path) -> None:
+    """401: nothing of the cluster is read, but the kubeconfig is local, and its expired
+    certificate is the likely reason: both findings come out."""
+    key = ec_key("admin")
+    cert = pem(make_cert("system:admin", key=key, not_after=at(-3))).encode()
+    with FakeKubeAPI() as api:
+        snap = read(
+            api, tmp_path, client_cert_pem=cert, client_key_pem=key_pem(key).encode(), token="no"
+        )
+    checks = [get_check("source-forbidden"), get_check("kubeconfig-credential-expiring")]
+    found = run_checks(snap, checks).findings
+    assert sorted((f.check_id, f.severity.value) for f in found) == [
+        ("kubeconfig-credential-expiring", "critical"),
+        ("source-forbidden", "critical"),
+    ]
 
 
 # -- the probe -----------------------------------------------------------------------------------
