@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.core.certs import CertInfo
 from bot.core.resources import ResourceRef
-from bot.sources import certs, tls_objects
+from bot.sources import cert_facts, certs, tls_objects
 from bot.sources.certs import Decoded, decode, decode_field, looks_like_pem
 from tests.sources import at, b64, ec_key, key_pem, leaf, make_cert, pem, resign_sha1
 
@@ -272,7 +272,7 @@ def test_pem_read_as_der_gives_what_the_pem_loader_gives(
 
 
 def test_facts_are_every_certinfo_field_after_location_group_and_index() -> None:
-    assert certs.Facts._fields == tuple(f.name for f in fields(CertInfo))[3:]
+    assert cert_facts.Facts._fields == tuple(f.name for f in fields(CertInfo))[3:]
 
 
 def test_a_repeated_certificate_is_copied_field_for_field() -> None:
