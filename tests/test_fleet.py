@@ -173,7 +173,8 @@ def test_one_cluster_down_one_locked_one_healthy(fleet: Fleet, engine: Engine) -
     assert keyed(report) == expected(fleet)
     down, locked, healthy = (s.run.snapshot for s in report.scans)
     assert [(c.subject, c.status.value, c.detail) for c in down.coverage] == [
-        ("api", "error", f"{fleet.down_url}: connection refused")
+        ("api", "error", f"{fleet.down_url}: connection refused"),
+        ("credentials", "read", ""),  # the kubeconfig is local: read all the same
     ]
     assert (locked.coverage_of("secrets").status.value, locked.covers("settings")) == (
         "forbidden",

@@ -7,9 +7,16 @@ agree.
 
 A snapshot can hold the same certificate many times: RKE2 repeats its CA in every
 ``*.crt`` file, a CA bundle sits in many webhook configurations. Checks judge each
-distinct certificate once (``judged``), at the first of its locations in sorted order,
-and skip a certificate superseded by a newer one with the same subject and key (RKE2
-renews certificates in place and keeps their keys, reference/harvester.md §3.1).
+distinct certificate once (``judged``), at the first of its locations in sorted order.
+
+A certificate superseded by a newer one with the same subject and key is skipped only
+when every copy of it is a file (ResourceRef kind ``File``: a PKI folder, a node agent's
+inventory). RKE2 renews its certificates in place and keeps their keys, and old copies
+such as ``prev/client-controller.crt`` stay on disk unused (reference/harvester.md §3.1).
+A copy anywhere else is in use, however new its successor: a Secret an ingress mounts, a
+webhook's caBundle, a listener that still serves it (TLSEndpoint), a Setting, an
+APIService, the kubeconfig's Credential. That copy expires for whoever reads it, so it is
+always judged.
 """
 
 from __future__ import annotations
@@ -37,7 +44,12 @@ CERT_SOURCES = (
     "setting:additional-ca",
 )
 MAX_ALSO_AT = 5
+_FILE = "File"  # the only location kind whose copy may be superseded (module docstring)
 _DAY = timedelta(days=1)
+# KubeVirt's names (rotates_by_design): its CA's CN, its certificates' CNs, its namespace.
+_KUBEVIRT_CA = "kubevirt.io@"
+_KUBEVIRT_CN = ("kubevirt.io:", "kubevirt.io@")
+_KUBEVIRT_NAMESPACE = "harvester-system"
 _ISSUER_CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
 
 
@@ -54,27 +66,33 @@ class Judged:
 
 
 def judged(certs: Iterable[CertInfo]) -> tuple[Judged, ...]:
-    """Distinct certificates (by sha256) that are not superseded, sorted by location."""
+    """Distinct certificates (by sha256), sorted by location, without those superseded.
+
+    Superseded: a newer certificate (later notAfter) has the same subject and key, and
+    every location of this one is a ``File`` (see the module docstring: only an unused
+    copy on disk may be dropped; one in a Secret, caBundle or listener is in use).
+    """
     # Each location's key is computed once: it is a property that formats a string, and
     # sorting by it directly would build it again at every comparison.
     copies: dict[str, list[tuple[str, CertInfo]]] = {}
     for cert in certs:
         copies.setdefault(cert.sha256, []).append((cert.location.key, cert))
-    distinct: list[tuple[str, Judged]] = []
+    distinct: list[tuple[str, Judged, bool]] = []  # (first key, judged, only in files)
     latest: dict[tuple[str, str], datetime] = {}
     for same in copies.values():
         if len(same) > 1:
             same.sort(key=_first)  # stable: equal keys keep their order
         first = same[0][1]
         locations = tuple(c.location for _, c in same)
-        distinct.append((same[0][0], Judged(first, locations)))
+        files_only = all(loc.kind == _FILE for loc in locations)
+        distinct.append((same[0][0], Judged(first, locations), files_only))
         lineage = (first.subject, first.spki_sha256)
         if lineage not in latest or first.not_after > latest[lineage]:
             latest[lineage] = first.not_after
     kept = [
         (key, j)
-        for key, j in distinct
-        if j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
+        for key, j, files_only in distinct
+        if not files_only or j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
     ]
     kept.sort(key=_first)
     return tuple(j for _, j in kept)
@@ -101,11 +119,25 @@ def rotates_by_design(item: Judged) -> bool:
 
     Harvester's KB tells operators to ignore warnings about their short validity
     (reference/harvester.md §3.4, KubeVirt certs): only an already expired one matters.
+    KubeVirt's own certificates are recognised by what KubeVirt writes, never by a name
+    anyone could pick (a public-CA certificate for ``kubevirt-manager.example.com`` is
+    the user's and expires like any other):
+
+    - issued by KubeVirt's self-signed CA, whose CN is ``kubevirt.io@<unix time>``;
+    - a CN KubeVirt gives its own certificates: ``kubevirt.io:...``
+      (``kubevirt.io:system:client...``) or ``kubevirt.io@...`` (the CA itself);
+    - held in a Secret ``kubevirt-*`` of ``harvester-system``, where Harvester installs
+      KubeVirt.
     """
     cert = item.cert
-    if cert.common_name.startswith("kubevirt") or issuer_cn(cert).startswith("kubevirt.io@"):
+    if issuer_cn(cert).startswith(_KUBEVIRT_CA) or cert.common_name.startswith(_KUBEVIRT_CN):
         return True
-    return any(loc.kind == "Secret" and loc.name.startswith("kubevirt-") for loc in item.locations)
+    return any(
+        loc.kind == "Secret"
+        and loc.namespace == _KUBEVIRT_NAMESPACE
+        and loc.name.startswith("kubevirt-")
+        for loc in item.locations
+    )
 
 
 def days_left(cert: CertInfo, now: datetime) -> int:

@@ -38,43 +38,72 @@ PERMISSIONS = {
 }
 
 
+# Coverage subjects whose ERROR is no failed read of the cluster (SourceUnreachable):
+# "api" has its own finding; "credentials" is the local kubeconfig.
+_NOT_READS = frozenset({"api", "credentials"})
+
+
 def cluster_ref(snap: Snapshot, subject: str = "") -> ResourceRef:
     return ResourceRef("Cluster", snap.cluster, field=subject)
 
 
 class SourceUnreachable(Check):
-    """The cluster's Kubernetes API could not be reached, so nothing of it was checked.
+    """The cluster's Kubernetes API, or one list of it, could not be read.
 
     A scan that cannot connect (connection refused, DNS failure, TLS error, timeout,
-    5xx) would otherwise produce no findings at all, which reads like a healthy cluster.
-    Every other check answers UNKNOWN for this cluster until it is reachable again.
+    5xx) would otherwise produce no findings at all, which reads like a healthy cluster
+    (critical; every other check answers UNKNOWN for it). One list that fails while the
+    rest is read (500, dropped connection, timeout, cut off half way: coverage ERROR) is
+    a warning per subject: the certificate checks still decide on what else they read,
+    so an expiring certificate in an unread Secret would go unseen. It resolves once the
+    subject reads again. Not reported: ``file:...`` (one file of a node's inventory; its
+    findings stay open) and ``credentials`` (the local kubeconfig, not a read of the
+    cluster; kubeconfig-credential-expiring answers UNKNOWN with the reason).
 
-    Bad: the kubeconfig points at https://10.0.0.5:6443 and the connection times out.
+    Bad: the kubeconfig points at https://10.0.0.5:6443 and the connection times out
+    (critical); or the API answers but listing Secrets fails with 500 InternalError, so
+    no certificate in a Secret is checked (warning on ``Cluster <name> [secrets]``).
 
-    Good: the API answers; the scan reads settings, nodes and certificates.
+    Good: the API answers and every list the scan makes reads.
 
     Source: DESIGN.md (a source that cannot read something says so; silence is never
     health); ISSUE 3 (one cluster failing never stops the others).
     """
 
     id = "source-unreachable"
-    title = "Cluster API unreachable"
+    title = "Cluster API or a list of it unreadable"
     severity = Severity.CRITICAL
     tags = ("live", "coverage")
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         snap = ctx.snapshot
         item = snap.coverage_of("api")
-        if item.status != CoverageStatus.ERROR:
+        if item.status == CoverageStatus.ERROR:
+            origin = mask_url_credentials(snap.origin)
+            yield self.finding(
+                ctx,
+                cluster_ref(snap),
+                f"cannot reach the Kubernetes API of cluster {snap.cluster} at {origin}: "
+                f"{item.detail or 'no reason given'}; nothing of this cluster was checked",
+                evidence={"origin": origin, "reason": item.detail},
+            )
             return
-        origin = mask_url_credentials(snap.origin)
-        yield self.finding(
-            ctx,
-            cluster_ref(snap),
-            f"cannot reach the Kubernetes API of cluster {snap.cluster} at {origin}: "
-            f"{item.detail or 'no reason given'}; nothing of this cluster was checked",
-            evidence={"origin": origin, "reason": item.detail},
-        )
+        if snap.source != LIVE:
+            return  # a bundle's or a folder's unreadable files are their own coverage
+        for item in snap.coverage:
+            subject = item.subject
+            if item.status != CoverageStatus.ERROR or subject in _NOT_READS:
+                continue
+            if subject.startswith("file:"):
+                continue  # one file of a node's inventory (docstring)
+            yield self.finding(
+                ctx,
+                cluster_ref(snap, subject),
+                f"cluster {snap.cluster}: could not read {subject}: "
+                f"{item.detail or 'no reason given'}; {subject} not checked",
+                evidence={"subject": subject, "reason": item.detail},
+                severity=Severity.WARNING,
+            )
 
 
 class SourceForbidden(Check):

@@ -122,7 +122,10 @@ def test_the_certificate_checks_share_one_judged_list(monkeypatch: pytest.Monkey
 
 
 def reference_judged(certs: Iterable[CertInfo]) -> tuple[_certs.Judged, ...]:
-    """The algorithm as it was before it was tuned: the tuned one must agree with it."""
+    """The algorithm written plainly, as before it was tuned: the tuned one must agree.
+
+    A certificate is dropped for a newer one with the same subject and key only when all
+    its copies are files; a copy anywhere else is in use and always judged."""
     copies: dict[str, list[CertInfo]] = {}
     for c in certs:
         copies.setdefault(c.sha256, []).append(c)
@@ -135,20 +138,34 @@ def reference_judged(certs: Iterable[CertInfo]) -> tuple[_certs.Judged, ...]:
         lineage = (j.cert.subject, j.cert.spki_sha256)
         if lineage not in latest or j.cert.not_after > latest[lineage]:
             latest[lineage] = j.cert.not_after
-    kept = [j for j in distinct if j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]]
+    kept = [
+        j
+        for j in distinct
+        if any(loc.kind != "File" for loc in j.locations)
+        or j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
+    ]
     return tuple(sorted(kept, key=lambda j: j.cert.location.key))
 
 
 _CERTS = st.builds(
-    lambda sha, name, field, subject, spki, days: cert(
+    lambda sha, place, field, subject, spki, days: cert(
         sha,
-        where=ResourceRef("Secret", name, "ns", field),
+        where=ResourceRef(*place, field),
         subject=subject,
         spki=spki,
         days=days,
     ),
     st.sampled_from("abcd"),
-    st.sampled_from(["s1", "s2", "s3"]),
+    # (kind, name, namespace): files, which may be superseded, mixed with places in use.
+    st.sampled_from(
+        [
+            ("Secret", "s1", "ns"),
+            ("Secret", "s2", "ns"),
+            ("File", "f1", ""),
+            ("File", "f2", ""),
+            ("TLSEndpoint", "10.0.0.1:443", ""),
+        ]
+    ),
     st.sampled_from(["data.tls.crt[0]", "data.tls.crt[1]", "data.ca.crt[0]"]),
     st.sampled_from(["CN=a", "CN=b"]),
     st.sampled_from(["k1", "k2"]),

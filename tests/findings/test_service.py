@@ -360,17 +360,24 @@ def test_record_scan_writes_each_distinct_certificate_once(engine: Engine, tmp_p
         tmp_path,
         [
             _tls_secret("web-tls", pem(web, ca), key_pem(web_key)),
-            _tls_secret("web-new", pem(renewed, ca), ns="zz"),  # supersedes web (same key)
+            # Renewed with the same key into another Secret. The old Secret still holds
+            # (and whatever mounts it still serves) the old certificate: it is in use, so
+            # it is judged and listed too. Only a copy that is just a file on disk (RKE2's
+            # prev/ folder) is dropped for its successor (bot.checks._certs).
+            _tls_secret("web-new", pem(renewed, ca), ns="zz"),
             _tls_secret("kubevirt-handler", pem(virt), ns="harvester-system"),
         ],
         "inv",
     )
     out = _record_snapshot(engine, snap)
     facts = {c.location.key: c for c in snap.certificates}
+    web_at = "Secret/default/web-tls#data.tls.crt[0]"
     ca_at = "Secret/default/web-tls#data.tls.crt[1]"  # first of its two places, by key
     new_at = "Secret/zz/web-new#data.tls.crt[0]"
     virt_at = "Secret/harvester-system/kubevirt-handler#data.tls.crt[0]"
     assert _inventory(engine) == [
+        ("manifests", out.scan_id, web_at, "CN=web.example", T0 + timedelta(days=20), False,
+         False),
         ("manifests", out.scan_id, ca_at, "CN=inv-ca", ca.not_valid_after_utc, True, False),
         ("manifests", out.scan_id, virt_at, "CN=kubevirt.io:system:client",
          T0 + timedelta(days=1), False, True),
