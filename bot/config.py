@@ -113,7 +113,9 @@ class Settings(BaseSettings):
     digest_grace: str = Field(default="6h", description="a missed digest is still sent this late")
     scan_interval: str = Field(default="6h", description="how often every cluster is scanned")
     outbox_interval_seconds: int = Field(default=5, ge=1, le=300, description="dispatcher tick")
-    outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="then dead-letter")
+    outbox_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="then dead-letter (Slack failing: not within 24 h)"
+    )
     approvers: str = Field(
         default="",
         description="who may approve remediations: Slack user ids and user-group ids; "

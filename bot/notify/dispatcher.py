@@ -15,7 +15,8 @@ rows, oldest first, and for each one:
 3. records the outcome, guarded by the claim token: sent (with the Slack channel id and
    ts, for later threads), retry later (``TemporaryError``: backoff; ``RateLimited``:
    exactly Retry-After, without using up an attempt, and the channel rests for the rest
-   of the round), or dead (``PermanentError``, or the last attempt failed).
+   of the round), or dead (``PermanentError``; a failing Slack or network after
+   ``max_attempts`` and ``give_up_after``; an internal error after ``max_attempts``).
 
 Dead letters are logged (error level, dedupe key and reason, never the payload) and
 counted; ``secbot scheduler list`` shows the totals.
@@ -56,7 +57,11 @@ class Stats:
 class Policy:
     max_attempts: int = 8
     backoff: timedelta = timedelta(seconds=30)
-    max_backoff: timedelta = timedelta(hours=1)
+    max_backoff: timedelta = timedelta(minutes=15)
+    # Slack or the network failing: keep trying at least this long (and max_attempts
+    # times): an outage of an hour or a night must not lose the alert that a certificate
+    # expires in five days. An internal error (a renderer bug) gives up after the attempts.
+    give_up_after: timedelta = timedelta(hours=24)
     lease: timedelta = timedelta(minutes=2)  # how long a claim keeps others away
     batch: int = 50
     wait_for_alert: timedelta = timedelta(seconds=10)  # a "resolved" waiting for its alert
@@ -132,7 +137,7 @@ class Dispatcher:
             stats.retried += 1
             stats.errors.append(mask_text(str(e)))
         except TemporaryError as e:
-            self._failed(row, token=token, error=e, now=now, stats=stats)
+            self._failed(row, token=token, error=e, now=now, stats=stats, outage=True)
         except PermanentError as e:
             self._dead(row, token=token, error=str(e), stats=stats)
         except Exception as e:  # boundary: a bad payload or a renderer bug fails one row only
@@ -146,7 +151,7 @@ class Dispatcher:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             error = TemporaryError(f"internal error {type(e).__name__} (error {error_id})")
-            self._failed(row, token=token, error=error, now=now, stats=stats)
+            self._failed(row, token=token, error=error, now=now, stats=stats, outage=False)
         else:
             done = self._clock()
             self._finish(
@@ -254,10 +259,20 @@ class Dispatcher:
         raise PermanentError(f"unknown outbox kind {row.kind!r}")
 
     def _failed(
-        self, row: OutboxRow, *, token: str, error: TemporaryError, now: datetime, stats: Stats
+        self,
+        row: OutboxRow,
+        *,
+        token: str,
+        error: TemporaryError,
+        now: datetime,
+        stats: Stats,
+        outage: bool,
     ) -> None:
         attempts = row.attempts  # already counts this attempt (raised when claimed)
-        if attempts >= self._policy.max_attempts:
+        policy = self._policy
+        if attempts >= policy.max_attempts and (
+            not outage or now - row.created_at >= policy.give_up_after
+        ):
             reason = f"gave up after {attempts} attempts: {error}"
             self._dead(row, token=token, error=reason, stats=stats)
             return

@@ -96,6 +96,11 @@ class FakeSlackAPI(BackgroundServer):
         with self._cond:
             self._fails += [(method, status, retry_after, error)] * times
 
+    def clear_failures(self) -> None:
+        """Forget the failures not yet answered (Slack is back)."""
+        with self._cond:
+            self._fails.clear()
+
     def calls_to(self, method: str) -> list[Call]:
         """Requests to ``method`` that Slack accepted (failed attempts are only in ``calls``)."""
         with self._cond:

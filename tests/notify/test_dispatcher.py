@@ -134,24 +134,46 @@ def test_a_429_pauses_the_channel_for_the_rest_of_the_round(
     assert [s for _, s, _ in _states(engine)] == ["sent"] * 3
 
 
-def test_5xx_backs_off_and_gives_up_into_a_dead_letter(
+def test_5xx_backs_off_and_gives_up_into_a_dead_letter_after_a_day(
     engine: Engine, slack: FakeSlackAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Slack failing is an outage, not a bad message: after its attempts a message still
+    waits out ``give_up_after`` (24 h) before it is given up."""
     clock = Clock(T0)
     scan(engine, [proxy()], at=T0)
-    slack.fail("chat.postMessage", 500, times=10)
+    slack.fail("chat.postMessage", 500, times=1000)
     dispatcher = _dispatcher(engine, slack, clock, max_attempts=3)
     assert dispatcher.run_once().retried == 1
     assert dispatcher.run_once().retried == 0  # backing off: not due yet
     clock.advance(minutes=2)
     assert dispatcher.run_once().retried == 1
     clock.advance(minutes=5)
+    assert dispatcher.run_once().retried == 1  # three attempts, but not a day yet
+    assert _states(engine) == [("alert", "pending", 3)]
+    clock.advance(hours=24)
     stats = dispatcher.run_once()
     assert stats.dead == 1
-    assert _states(engine) == [("alert", "dead", 3)]
+    assert _states(engine) == [("alert", "dead", 4)]
     assert "dead letter alert:#alerts" in caplog.text
     clock.advance(hours=1)
     assert dispatcher.run_once().sent == 0  # dead stays dead
+
+
+def test_an_alert_outlives_a_long_slack_outage(engine: Engine, slack: FakeSlackAPI) -> None:
+    """70 minutes of 503s (more than the eight attempts' backoff): the alert that a
+    certificate expires in five days still goes out once Slack is back."""
+    clock = Clock(T0)
+    scan(engine, [cert("web", 5, severity=C)], at=T0)
+    slack.fail("chat.postMessage", 503, times=10_000)
+    dispatcher = _dispatcher(engine, slack, clock)
+    for _ in range(70):
+        dispatcher.run_once()
+        clock.advance(minutes=1)
+    assert [(kind, state) for kind, state, _ in _states(engine)] == [("alert", "pending")]
+    slack.clear_failures()
+    clock.advance(minutes=15)
+    assert dispatcher.run_once().sent == 1
+    assert [state for _, state, _ in _states(engine)] == ["sent"]
 
 
 def test_a_permanent_error_dead_letters_at_once_without_the_token(
