@@ -152,15 +152,14 @@ def _compose(
 
     from bot import wiring
     from bot.errors import UserError
-    from bot.notify.digest import compose_digest, window_start
+    from bot.notify.digest import compose_digest, recent_clusters, window_start
     from bot.store.db import read_scope
-    from bot.store.repos import clusters as clusters_repo
 
     routing = wiring.notify_routing(settings)
     policy = wiring.policy_or_fail(settings)
     day = now.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
     with read_scope(engine) as session:
-        known = [c.name for c in clusters_repo.list_all(session)]
+        known = recent_clusters(session, now=now)
         channels = routing.digest_channels(known) or {"(no channel configured)": known}
         if only is not None:
             if only not in channels:

@@ -55,6 +55,8 @@ MAX_CERTS = 100_000
 # Changes of the last two minutes wait for the next digest: a scan recording right now
 # may commit a moment after the digest is composed, and would fall between two windows.
 SETTLE = timedelta(minutes=2)
+# A cluster not scanned for this long (renamed, removed) is left out of the digest.
+FORGET_AFTER = timedelta(days=7)
 
 
 def compose_digest(
@@ -212,6 +214,13 @@ def window_start(session: Session, *, channel: str, now: datetime) -> datetime:
     return datetime.fromisoformat(until) if isinstance(until, str) else previous.created_at
 
 
+def recent_clusters(session: Session, *, now: datetime) -> list[str]:
+    """Clusters the store scanned lately, besides the configured ones (CLI bundle scans
+    of clusters serve does not scan): a cluster renamed or removed from the clusters file
+    drops out of the digest once it has not been scanned for FORGET_AFTER."""
+    return clusters_repo.scanned_since(session, now - FORGET_AFTER)
+
+
 def plan_digests(
     *,
     session: Session,
@@ -226,8 +235,8 @@ def plan_digests(
     (a channel whose digest for ``day`` is already in the outbox is skipped). A ``manual``
     digest (``secbot scheduler run digest``) has a key of its own, so the scheduled one
     still goes out that day."""
-    known = [c.name for c in clusters_repo.list_all(session)]
     planned = []
+    known = recent_clusters(session, now=now)
     for channel, names in routing.digest_channels([*clusters, *known]).items():
         key = f"digest:{channel}:{day}" + (f":manual:{now.isoformat()}" if manual else "")
         if outbox_repo.exists(session, key):

@@ -189,6 +189,28 @@ def test_one_digest_per_channel_per_day_each_with_its_clusters(engine: Engine) -
     ]
 
 
+def test_a_cluster_no_longer_scanned_drops_out_of_the_digest(engine: Engine) -> None:
+    """Renamed in the clusters file ("prod" -> "prod-eu"): the old name is listed while it
+    may still matter, then no more (FORGET_AFTER), instead of forever."""
+    scan(engine, [proxy()], at=T0)  # cluster "prod", never scanned again
+    routing = Routing(alert_channel="#alerts")
+
+    def clusters_on(day: int) -> tuple[str, ...]:
+        with db.session_scope(engine) as s:
+            (digest,) = plan_digests(
+                session=s,
+                routing=routing,
+                clusters=["prod-eu"],
+                day=f"2026-12-{day:02d}",
+                now=T0 + timedelta(days=day),
+            )
+        return digest.clusters
+
+    assert clusters_on(1) == ("prod", "prod-eu")
+    assert clusters_on(6) == ("prod", "prod-eu")
+    assert clusters_on(8) == ("prod-eu",)
+
+
 def test_no_channel_means_no_digest(engine: Engine) -> None:
     scan(engine, [proxy()], at=T0, routing=None)
     with db.session_scope(engine) as s:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.models import Cluster
+from bot.store.models import Cluster, Scan
 
 
 def get_by_name(session: Session, name: str) -> Cluster | None:
@@ -38,6 +38,18 @@ def get_or_create(session: Session, *, name: str, now: datetime) -> Cluster:
 def list_all(session: Session) -> list[Cluster]:
     """Every known cluster, by name."""
     return list(session.scalars(select(Cluster).order_by(Cluster.name)))
+
+
+def scanned_since(session: Session, since: datetime) -> list[str]:
+    """Names of the clusters with a scan (successful or not) started at or after ``since``."""
+    query = (
+        select(Cluster.name)
+        .join(Scan, Scan.cluster_id == Cluster.id)
+        .where(Scan.started_at >= since)
+        .distinct()
+        .order_by(Cluster.name)
+    )
+    return list(session.scalars(query))
 
 
 def lock(session: Session, cluster: Cluster) -> None:
