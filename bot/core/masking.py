@@ -57,9 +57,23 @@ def mask_secret(value: str) -> str:
     return MASK if value else ""
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# A URL runs to the next blank, double quote or angle bracket: a "'" is legal in user
+# info (a sub-delim) and so may be part of a password.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"<>]+")
+_WORD = re.compile(r"[^\s\"<>]+")
+
+
+def _bare(word: str) -> str:
+    """``user:password@host`` without a scheme (Go's proxy settings accept it): masked
+    like a URL. ``user@host`` (an e-mail address) has no password and stays."""
+    at = word.rfind("@")
+    if at <= 0 or "://" in word or MASK in word or ":" not in word[:at]:
+        return word
+    return mask_url_credentials(word)
 
 
 def mask_text(text: str) -> str:
-    """Mask the credentials of every URL in free text (coverage notes, errors, reasons)."""
-    return _URL_IN_TEXT.sub(lambda m: mask_url_credentials(m.group(0)), text)
+    """Mask the credentials of every URL in free text (coverage notes, errors, reasons),
+    and of ``user:password@host`` written without a scheme."""
+    text = _URL_IN_TEXT.sub(lambda m: mask_url_credentials(m.group(0)), text)
+    return _WORD.sub(lambda m: _bare(m.group(0)), text)

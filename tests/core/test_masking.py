@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.masking import MASK, contains_credentials, mask_secret, mask_url_credentials
+from bot.core.masking import (
+    MASK,
+    contains_credentials,
+    mask_secret,
+    mask_text,
+    mask_url_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +71,47 @@ def test_password_never_survives(
 def test_scheme_lookalike_inside_password() -> None:
     # "://" inside the password must not be taken for the end of a scheme.
     assert mask_url_credentials("user:Canary://x@proxy:3128") == "user:****@proxy:3128"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "wrong proxy: http://proxyuser:Pa'Canary@proxy.corp:3128 (see ticket)",
+            "wrong proxy: http://proxyuser:****@proxy.corp:3128 (see ticket)",
+        ),
+        (
+            "(also proxyuser:Canary2@proxy2.corp:3128)",  # no scheme, as Go's proxy accepts
+            "(also proxyuser:****@proxy2.corp:3128)",
+        ),
+        ('set "http://u:Canary@h:3128" again', 'set "http://u:****@h:3128" again'),
+        ("mail ops@example.com or alice@corp", "mail ops@example.com or alice@corp"),
+        ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),  # no password
+        ("at 10:30 all good", "at 10:30 all good"),
+    ],
+)
+def test_mask_text_finds_credentials_in_free_text(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@given(
+    before=st.text(alphabet="abc ()[],;.", max_size=12),
+    scheme=st.sampled_from(["http://", "https://", ""]),
+    user=_PLAIN,
+    password=st.text(
+        # no blanks or control characters (they end a word; nobody types them into Slack)
+        alphabet=st.characters(
+            blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters='"<>'
+        ),
+        max_size=20,
+    ),
+    host=_PLAIN,
+)
+def test_no_password_survives_in_free_text(
+    before: str, scheme: str, user: str, password: str, host: str
+) -> None:
+    """A reason someone typed into Slack: whatever surrounds the proxy URL, and whatever
+    the password holds short of a blank, a double quote or an angle bracket."""
+    secret = "Canary" + password
+    text = f"{before} {scheme}{user}:{secret}@{host}:3128 done"
+    assert "Canary" not in mask_text(text)
