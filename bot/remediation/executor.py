@@ -3,7 +3,10 @@
 ``Executor.run(R)``:
 
 1. ``approved -> executing`` by a conditional write (bot.remediation.requests.start): of
-   double clicks, Slack retries and two replicas exactly one caller gets past this;
+   double clicks, Slack retries and two replicas exactly one caller gets past this. A
+   request whose stored plan no longer hashes to what was approved, that lacks its
+   approvals in the store, or whose approval is older than its TTL ends failed / expired
+   there instead (bot.remediation.rules), announced, and nothing reaches the cluster;
 2. ``apply_plan`` re-reads the object and refuses on drift (a changed resourceVersion or
    value: ``Drift``; a write racing another: 409) -> ``drifted``, "plan again"; an
    admission refusal or any other API failure -> ``failed`` (messages without secrets);
@@ -62,16 +65,20 @@ class Executor:
     announce: Callable[[Session, request_views.RequestView], None] | None = None
 
     def run(self, request_id: int) -> request_views.RequestView | None:
-        """Execute R-<id> if it is approved and nobody else is; None if not ours to run."""
+        """Execute R-<id> if it is approved and nobody else is; None if not ours to run.
+        One ``start`` refuses comes back failed / expired (announced), nothing sent."""
         with session_scope(self.engine) as session:
-            if not requests.start(
+            moved = requests.start(
                 session=session,
                 request_id=request_id,
                 now=self.clock(),
                 audit=self.audit,
                 executor=self.holder,
-            ):
+            )
+            if moved is None:
                 return None
+            if moved != "executing":  # refused before anything was sent: say why
+                return self._announce_refusal(session, request_id)
             view = request_views.get(session=session, request_id=request_id)
         assert view is not None
         plan = view.plan
@@ -137,7 +144,8 @@ class Executor:
 
     def run_approved(self) -> list[int]:
         """Execute approved requests nobody is running (the vote's own run was lost to a
-        restart or an error): ``start`` is a conditional write, so this never doubles."""
+        restart or an error): ``start`` is a conditional write, so this never doubles.
+        One approved longer ago than its request's TTL expires instead (``start``)."""
         with session_scope(self.engine) as session:
             ids = request_views.approved(session=session)
         return [i for i in ids if self.run(i) is not None]
@@ -208,6 +216,18 @@ class Executor:
             if finished and view is not None and self.announce is not None:
                 self.announce(session, view)
             return view
+
+    def _announce_refusal(
+        self, session: Session, request_id: int
+    ) -> request_views.RequestView | None:
+        try:
+            view = request_views.get(session=session, request_id=request_id)
+        except ValueError:  # the stored plan does not even parse: the audit record says it
+            log.warning("R-%s: refused, its stored plan is not a plan", request_id)
+            return None
+        if view is not None and self.announce is not None:
+            self.announce(session, view)
+        return view
 
     def _target(self, cluster: str) -> KubeTarget:
         for target in self.targets():

@@ -5,6 +5,8 @@ transaction (the outbox, like every other notification), for Slack and the sched
   Approve / Reject) to the approval channel;
 - ``decide``: a vote; the outcome (approval recorded, approved, rejected) is a reply in
   the approval message's thread, and a decision replaces its buttons;
+- ``refuse_fix``: a fix that never became a request (it does not fit the finding, a
+  precondition, a refused dry run), audited;
 - ``announce_finish`` (the executor's hook): done / failed / drifted / unknown, same way;
 - ``expire``: pending requests past their time end, and say so.
 """
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.audit.log import AuditLog
 from bot.notify.payloads import RequestNotice
-from bot.remediation import request_views, requests
+from bot.remediation import request_views, requests, rules
 from bot.remediation.plan import Plan
 from bot.remediation.text import plan_lines
 from bot.store.db import Engine, Session, session_scope
@@ -102,7 +104,7 @@ def decide(
     Membership (a Slack user-group lookup, seconds at worst) is settled before the
     transaction: nothing slow may run while SQLite's write lock is held.
     """
-    allowed = may_approve(voter)
+    settled = _settled(may_approve, voter)
     with session_scope(engine) as session:
         result = requests.vote(
             session=session,
@@ -110,7 +112,7 @@ def decide(
             voter=voter,
             approve=approve,
             plan_hash=plan_hash,
-            may_approve=lambda _user: allowed,
+            may_approve=settled,
             now=now,
             audit=audit,
             reason=reason,
@@ -138,6 +140,46 @@ def decide(
             )
             _post(session, channel, notice(view, event, at=now, actor=voter, detail=detail), at=now)
     return result
+
+
+def _settled(may_approve: Callable[[str], bool], voter: str) -> Callable[[str], bool]:
+    """``may_approve(voter)`` asked now; a failed lookup is kept, for the vote to refuse
+    saying so (rules.ApproverLookupFailed), not as "only approvers"."""
+    try:
+        allowed = may_approve(voter)
+    except rules.ApproverLookupFailed as e:
+        failure = e
+
+        def unknown(_user: str) -> bool:
+            raise failure
+
+        return unknown
+    return lambda _user: allowed
+
+
+def refuse_fix(
+    *,
+    engine: Engine,
+    requester: str,
+    finding_id: int,
+    action: str | None,
+    reason: str,
+    now: datetime,
+    audit: AuditLog,
+) -> None:
+    """A ``fix`` that asks nothing of the approvers, audited as "remediation.denied" on
+    F-<id>: an action that does not fit the finding, a precondition that does not hold,
+    a dry run the server refused. ``reason`` is what the requester is shown (the audit
+    log masks credentials again)."""
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=requester[:64] or "unknown",
+            action="remediation.denied",
+            subject=f"F-{finding_id}",
+            payload={"action": action, "reason": " ".join(reason.split())[:500]},
+            at=now,
+        )
 
 
 def announce_finish(channel: str | None) -> Callable[[Session, request_views.RequestView], None]:

@@ -8,8 +8,12 @@ the audit log in the same transaction (DESIGN.md "Security stance"):
 - ``vote`` (approve or reject): only approvers, never the requester, one vote each, only
   while pending and unexpired, bound to the plan hash the voter saw; enough approvals move
   the request to ``approved``, a rejection (with a reason) to ``rejected``. Every refusal
-  is audited ("remediation.denied") and raises UserError with the rule;
-- ``start`` moves ``approved -> executing``: the one caller that wins runs the plan;
+  (a vote on a request that does not exist too) is audited ("remediation.denied") and
+  returned with the rule (bot.remediation.rules.vote_denial);
+- ``start`` moves ``approved -> executing``: the one caller that wins runs the plan,
+  unless bot.remediation.rules refuses it (the stored plan no longer hashes to what
+  was approved, too few approvals recorded, an approval older than the request's TTL):
+  then it ends ``failed`` / ``expired`` and nothing runs;
 - ``finish`` records done / failed / drifted with a non-secret result;
 - ``expire`` ends pending requests past their time; ``recover`` marks requests a crash
   left ``executing`` as ``unknown`` (never re-run; the executor then reads the cluster).
@@ -30,10 +34,10 @@ from bot.audit.log import AuditLog
 from bot.core.masking import mask_text
 from bot.errors import UserError
 from bot.findings.queries import parse_short_id
+from bot.remediation import rules
 from bot.remediation.plan import Plan
 from bot.remediation.request_views import RequestView, short_request_id, view_of
 from bot.store.db import Session
-from bot.store.models_remediation import RemediationRequest
 from bot.store.repos import findings as findings_repo
 from bot.store.repos import remediation as repo
 
@@ -141,9 +145,10 @@ def vote(
     """Approve or reject; see the module docstring. A refusal is audited and returned,
     not raised, so the caller's transaction commits the audit row."""
     row = repo.get(session, request_id, lock=True)
-    if row is None:
+    if row is None:  # audited too: who tried to decide on what
+        _deny(session, audit, actor=voter, request_id=request_id, why="no such request", now=now)
         return VoteResult(None, f"{short_request_id(request_id)} does not exist")
-    deny = _denial(
+    deny = rules.vote_denial(
         row,
         voter=voter,
         approve=approve,
@@ -195,42 +200,37 @@ def vote(
     return VoteResult(view_of(session, row))
 
 
-def _denial(
-    row: RemediationRequest,
-    *,
-    voter: str,
-    approve: bool,
-    plan_hash: str | None,  # the plan the voter saw (a prefix is enough); None: not shown
-    may_approve: Callable[[str], bool],
-    now: datetime,
-    reason: str,
-) -> str | None:
-    if row.state != "pending":
-        return f"it is {row.state}, not waiting for a decision"
-    if row.expires_at <= now:
-        return "expired"
-    if voter == row.requester:
-        return "you asked for it; someone else must approve or reject it"
-    if not may_approve(voter):
-        return "only approvers (SECBOT_APPROVERS) may decide on remediations"
-    if plan_hash is not None and not (plan_hash and row.plan_hash.startswith(plan_hash)):
-        return "the plan changed since you saw it; look at it again"
-    if not approve and not reason.strip():
-        return "a rejection needs a reason: reject R-<id> <reason>"
-    return None
-
-
 def start(
     *, session: Session, request_id: int, now: datetime, audit: AuditLog, executor: str = ""
-) -> bool:
-    """approved -> executing; True for the one caller that may now execute. ``executor``
-    names this process, so recovery can tell a live execution from an orphan."""
+) -> str | None:
+    """approved -> ``"executing"`` for the one caller that may now execute; ``executor``
+    names this process, so recovery can tell a live execution from an orphan. A request
+    bot.remediation.rules refuses (a plan changed in the store, missing approvals, an
+    approval too old) ends ``"failed"`` / ``"expired"`` instead, audited; the caller
+    announces it and sends nothing. None: not this caller's to run."""
+    row = repo.get(session, request_id, lock=True)
+    if row is None or row.state != "approved":
+        return None
+    refused = rules.run_refusal(session, row, now=now)
+    session.expire(row)  # the moves below bypass the session: read the row afresh later
+    if refused is not None:
+        result = {"reason": refused.reason}
+        ended = finish(
+            session=session,
+            request_id=request_id,
+            state=refused.state,
+            result=result,
+            now=now,
+            audit=audit,
+            frm="approved",
+        )
+        return refused.state if ended else None
     if not repo.move(
         session, request_id, "approved", "executing", decided_at=now, executor=executor or None
     ):
-        return False
+        return None
     _system(session, audit, request_id, "remediation.execute", {}, at=now)
-    return True
+    return "executing"
 
 
 def finish(
@@ -243,8 +243,9 @@ def finish(
     audit: AuditLog,
     frm: str = "executing",
 ) -> bool:
-    """executing (or unknown, after recovery) -> done | failed | drifted."""
-    if state not in ("done", "failed", "drifted", "unknown"):
+    """executing (or unknown, after recovery) -> done | failed | drifted; approved ->
+    failed | expired when ``start`` refuses to run it."""
+    if state not in ("done", "failed", "drifted", "unknown", "expired"):
         raise ValueError(f"not a final execution state: {state}")
     reason = str(result.get("reason") or "") or None
     if not repo.move(

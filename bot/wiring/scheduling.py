@@ -158,7 +158,8 @@ def scheduler_jobs(
             outbox_repo.prune(session, kind="digest", before=now - timedelta(days=90))
         if runs is not None:  # remediation is on
             # Pending requests past their time end; an execution whose process died is
-            # verified, never rerun; an approved one whose run was lost is run.
+            # verified, never rerun; an approved one whose run was lost is run if its
+            # approval is still within the request TTL, else it expires.
             flow.expire(engine=engine, now=now, audit=audit, channel=approval_channel(settings))
             runs.recover()  # executions whose process stopped heartbeating
             runs.run_approved()

@@ -272,7 +272,9 @@ def test_a_crash_while_executing_is_never_rerun_but_verified(world: World) -> No
     rid = world.request()
     world.vote(rid, "U2").raise_if_denied()
     with db.session_scope(world.engine) as s:  # the executor died right after starting
-        assert requests.start(session=s, request_id=rid, now=world.clock(), audit=AUDIT)
+        assert requests.start(session=s, request_id=rid, now=world.clock(), audit=AUDIT) == (
+            "executing"
+        )
     assert world.executor.recover() == [rid]
     view_state = world.state(rid)
     assert view_state == "failed"  # nothing was applied: the finding is still open
@@ -338,8 +340,11 @@ def test_recovery_spares_executions_of_live_processes(world: World) -> None:
         instances.heartbeat(
             s, instance_id="other:1:aa", host="other", pid=1, now=world.clock(), leader=False
         )
-        assert requests.start(
-            session=s, request_id=rid, now=world.clock(), audit=AUDIT, executor="other:1:aa"
+        assert (
+            requests.start(
+                session=s, request_id=rid, now=world.clock(), audit=AUDIT, executor="other:1:aa"
+            )
+            == "executing"
         )
     assert world.executor.recover() == []  # alive: not ours to judge
     assert world.state(rid) == "executing"

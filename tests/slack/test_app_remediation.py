@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -68,6 +69,16 @@ class Fleet:  # the shape settings_for wants
 def setup(
     engine: Engine, slack: FakeSlackAPI, tmp_path: Path
 ) -> Iterator[tuple[Bot, FakeKubeAPI, Dispatcher, int]]:
+    with remediation_bot(engine, slack, tmp_path) as built:
+        yield built
+
+
+@contextmanager
+def remediation_bot(
+    engine: Engine, slack: FakeSlackAPI, tmp_path: Path, *, approvers: tuple[str, ...] = (APPROVER,)
+) -> Iterator[tuple[Bot, FakeKubeAPI, Dispatcher, int]]:
+    """The app with remediation on (approval channel #approvals), one cluster behind the
+    fake API with auto-rotation off and scanned: (bot, api, dispatcher, that finding)."""
     with FakeKubeAPI(objects=_objects()) as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kc.yaml", context="prod")
         clusters = tmp_path / "clusters.yaml"
@@ -102,7 +113,7 @@ def setup(
             connect=connect,
             worker=Worker(threads=2),
             remediation=RemediationServices(
-                approvers=Operators((APPROVER,)), channel="#approvals", executor=executor
+                approvers=Operators(approvers), channel="#approvals", executor=executor
             ),
         )
         from dataclasses import replace
