@@ -2,7 +2,8 @@
 
 ``fix F-12`` (operators): ack "Planning…"; on the worker, plan against the live cluster
 (the server's dry run included), store the request and post the approval message (with
-buttons) to the approval channel, then answer the requester with the plan.
+buttons) to the approval channel, then answer the requester with the plan. A fix refused
+before that (the action does not fit, a precondition, the server's dry run) is audited.
 ``approve R-7`` / the Approve button (approvers, never the requester): record the vote;
 when it completes the approvals, execute on the worker and answer with the outcome (the
 approval thread gets it too). ``reject R-7 reason`` records a rejection; the Reject button
@@ -19,9 +20,16 @@ from slack_sdk import WebClient
 
 from bot.errors import UserError
 from bot.remediation import flow, request_views
+from bot.remediation.rules import ApproverLookupFailed
 from bot.remediation.service import plan_fix
 from bot.remediation.text import plan_lines
-from bot.slack.auth import GroupLookup, LookupFailed, Operators, slack_group_lookup
+from bot.slack.auth import (
+    LOOKUP_FAILED,
+    GroupLookup,
+    LookupFailed,
+    Operators,
+    slack_group_lookup,
+)
 from bot.slack.blocks.common import code, escape, message, section
 from bot.slack.blocks.notices import not_enabled_message
 from bot.slack.blocks.requests import (
@@ -38,11 +46,12 @@ from bot.store.db import read_scope
 
 
 def member(allowed: Operators, user: str, lookup: GroupLookup) -> bool:
-    """On the list (or in a listed group); a failed group lookup counts as not."""
+    """On the list (or in a listed group). A failed group lookup is no answer, so the
+    vote is refused saying the lookup failed (ApproverLookupFailed), as for operators."""
     try:
         return bool(user) and allowed.is_operator(user, lookup=lookup)
     except LookupFailed:
-        return False
+        raise ApproverLookupFailed(LOOKUP_FAILED) from None
 
 
 def _enabled(r: Request) -> RemediationServices:
@@ -54,18 +63,34 @@ def _enabled(r: Request) -> RemediationServices:
 def fix(command: Fix, r: Request) -> Later:
     s, rem = r.services, _enabled(r)
 
-    def job() -> Message:
-        plan = plan_fix(
+    def refused(reason: str, action: str | None) -> None:
+        flow.refuse_fix(
             engine=s.engine,
+            requester=r.user,
             finding_id=command.finding_id,
-            action_id=command.action,
-            targets=s.load_targets(),
-            connect=s.connect,
+            action=action,
+            reason=reason,
             now=s.clock(),
+            audit=s.audit,
         )
+
+    def job() -> Message:
+        try:
+            plan = plan_fix(
+                engine=s.engine,
+                finding_id=command.finding_id,
+                action_id=command.action,
+                targets=s.load_targets(),
+                connect=s.connect,
+                now=s.clock(),
+            )
+        except UserError as e:  # refused before anything was asked: audited, then shown
+            refused(str(e), command.action)
+            raise
         if not plan.accepted:
             # A plan the API server refuses (a webhook, validation) cannot be approved
-            # into anything but a failure: show why, store nothing.
+            # into anything but a failure: show why, store nothing (but audit it).
+            refused(f"the server refused the change in a dry run: {plan.dry_run}", plan.action)
             lines = "\n".join(escape(line) for line in plan_lines(plan))
             text = (
                 f":no_entry: The server refused this change in a dry run, so there is "
