@@ -15,14 +15,26 @@ have seen it: the scan's source is the source that last reported it, its check w
 evaluated this time, and the scan could read the resource itself (``visible``). A check
 that answered UNKNOWN, a source that does not cover the finding (a PKI folder cannot see
 Harvester settings), or a part of the source that was unreadable this time (Secrets
-forbidden while webhooks were read; an endpoint that did not answer the probe) must never
+forbidden while webhooks were read; an endpoint that did not answer the probe; a node
+whose archive a support bundle lacks; a live cluster whose API did not answer) must never
 resolve anything.
+
+A certificate finding sits at the first location of its certificate in sorted order
+(bot.checks._certs.judged), and its fingerprint names that location. When the set of
+copies changes but the certificate does not (a copy added in a namespace that sorts
+earlier, the first copy deleted, or the first location unreadable for one scan), the
+finding is ``moved``: a finding that would be new continues an open one of the same
+check and source whose certificate (evidence ``sha256``) it shares, if that one's own
+location is not reported now and does not hold another certificate now (it holds the
+same one, nothing, or could not be read). It keeps its id, silence and thread and is
+escalated or unchanged like any open finding. A location that now holds another
+certificate was renewed there: each location is then judged on its own, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
@@ -39,6 +51,7 @@ class OpenState:
     source: str
     check_id: str
     resource: ResourceRef | None = None
+    sha256: str | None = None  # the certificate it is about (evidence "sha256"), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +64,9 @@ class Changes:
     resolved: tuple[str, ...]  # fingerprints, sorted
     # Fingerprints in ``new`` that were resolved before (same stored row, reopened).
     reopened: frozenset[str] = frozenset()
+    # Fingerprint in ``escalated`` / ``unchanged`` -> the open finding's old fingerprint,
+    # for the certificate findings that moved to another location (module docstring).
+    moved: Mapping[str, str] = field(default_factory=dict)
 
 
 def is_escalation(before: OpenState, now: Finding) -> bool:
@@ -74,6 +90,54 @@ def _badness(finding: Finding) -> tuple[int, int]:
     return finding.severity.rank, tier_rank(finding.tier)
 
 
+def certificate_of(evidence: object) -> str | None:
+    """The sha256 of the certificate a finding is about (certificate checks' evidence)."""
+    sha = evidence.get("sha256") if isinstance(evidence, Mapping) else None
+    return sha if isinstance(sha, str) else None
+
+
+def certificates_at(snapshot: Snapshot) -> dict[str, frozenset[str]]:
+    """Location key -> the sha256 of the certificates a snapshot found there."""
+    found: dict[str, set[str]] = {}
+    for cert in snapshot.certificates:
+        found.setdefault(cert.location.key, set()).add(cert.sha256)
+    return {key: frozenset(shas) for key, shas in found.items()}
+
+
+def _moves(
+    open_before: Mapping[str, OpenState],
+    arrivals: Iterable[Finding],
+    *,
+    seen: Set[str],
+    source: str,
+    certs_at: Mapping[str, Set[str]],
+) -> dict[str, str]:
+    """New fingerprint -> the open fingerprint it continues (module docstring).
+
+    Deterministic: arrivals in fingerprint order each take the first candidate in
+    ``open_before``'s order (the store passes them by id: the oldest first).
+    """
+    candidates: dict[tuple[str, str], list[str]] = {}
+    for fp, before in open_before.items():
+        if fp in seen or before.sha256 is None or before.resource is None:
+            continue
+        there = certs_at.get(before.resource.key, frozenset())
+        if before.source != source or not there <= {before.sha256}:
+            continue  # another certificate is there now: renewed in place, not moved
+        candidates.setdefault((before.check_id, before.sha256), []).append(fp)
+    moved: dict[str, str] = {}
+    for finding in sorted(arrivals, key=lambda f: f.fingerprint):
+        sha = certificate_of(finding.evidence)
+        # Only a finding about the certificate at its own location (not, say, about the
+        # key next to it) may take over another location's finding.
+        if sha is None or sha not in certs_at.get(finding.resource.key, ()):
+            continue
+        waiting = candidates.get((finding.check_id, sha))
+        if waiting:
+            moved[finding.fingerprint] = waiting.pop(0)
+    return moved
+
+
 def classify(
     *,
     open_before: Mapping[str, OpenState],
@@ -82,17 +146,24 @@ def classify(
     source: str,
     evaluated: Set[str],
     visible: Callable[[ResourceRef], bool] = lambda _ref: True,
+    certs_at: Mapping[str, Set[str]] | None = None,
 ) -> Changes:
-    """Classify this scan's findings against the stored state (see module docstring)."""
+    """Classify this scan's findings against the stored state (see module docstring).
+
+    ``certs_at`` (``certificates_at`` of the snapshot) lets certificate findings move;
+    without it nothing moves.
+    """
+    chosen = _worst_per_fingerprint(current)
+    seen = {f.fingerprint for f in chosen}
+    arrivals = [f for f in chosen if f.fingerprint not in open_before]
+    moved = _moves(open_before, arrivals, seen=seen, source=source, certs_at=certs_at or {})
     new: list[Finding] = []
     escalated: list[Finding] = []
     unchanged: list[Finding] = []
     reopened: set[str] = set()
-    seen: set[str] = set()
-    for finding in _worst_per_fingerprint(current):
+    for finding in chosen:
         fp = finding.fingerprint
-        seen.add(fp)
-        before = open_before.get(fp)
+        before = open_before.get(fp) or (open_before[moved[fp]] if fp in moved else None)
         if before is None:
             new.append(finding)
             if fp in resolved_before:
@@ -101,10 +172,12 @@ def classify(
             escalated.append(finding)
         else:
             unchanged.append(finding)
+    taken = set(moved.values())
     resolved = sorted(
         fp
         for fp, before in open_before.items()
         if fp not in seen
+        and fp not in taken
         and before.source == source
         and before.check_id in evaluated
         and (before.resource is None or visible(before.resource))
@@ -115,24 +188,53 @@ def classify(
         unchanged=tuple(unchanged),
         resolved=tuple(resolved),
         reopened=frozenset(reopened),
+        moved=moved,
     )
 
 
 _WEBHOOK_KINDS = frozenset(
     {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
 )
+# Cluster refs about the API itself (source-unreachable, source-forbidden on "api"): a
+# scan always knows whether the API answered, so these resolve on any live scan.
+_API_FIELDS = frozenset({"", "api"})
+
+
+def _node_of(ref: ResourceRef) -> str | None:
+    """The node a support bundle finding is about: ``Node <name>``, ``File <node>:<path>``."""
+    if ref.kind == "Node":
+        return ref.name
+    if ref.kind == "File" and ":" in ref.name:
+        return ref.name.partition(":")[0]
+    return None
 
 
 def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
     """Could this snapshot have seen ``ref``? Only then may its absence resolve a finding.
 
     Checks that accept any of several inputs (the certificate checks) still decide when one
-    input was unreadable; what lived in that input must stay open, not resolve.
+    input was unreadable; what lived in that input must stay open, not resolve. A support
+    bundle's node findings need that node's files read (coverage ``node-files:<node>``
+    READ; a node the bundle's node list no longer has may resolve); a live scan whose API
+    did not answer saw none of the cluster's lists.
     """
     answered = {e.key for e in snapshot.endpoints if e.error is None}
     explicit = {c.subject: c for c in snapshot.coverage}
+    per_node = "node-files" in explicit and explicit["node-files"].usable
+    api = explicit.get("api")  # every live snapshot has it (bot.sources.live, bot.fleet)
+    api_down = snapshot.source == "live" and api is not None and not api.usable
+    listed = {n.name for n in snapshot.nodes}
+
+    def node_read(node: str) -> bool:
+        item = explicit.get(f"node-files:{node}")
+        if item is not None:
+            return item.status == CoverageStatus.READ
+        return snapshot.covers("nodes") and node not in listed  # the node is gone
 
     def visible(ref: ResourceRef) -> bool:
+        node = _node_of(ref) if per_node else None
+        if node is not None:
+            return node_read(node)
         if ref.kind == "Secret":
             return snapshot.covers("secrets")
         if ref.kind in _WEBHOOK_KINDS:
@@ -144,6 +246,8 @@ def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
         if ref.kind == "File":
             item = explicit.get(f"file:{ref.name}")
             return item is None or item.status != CoverageStatus.ERROR
+        if ref.kind == "Cluster":
+            return ref.field in _API_FIELDS or not api_down
         return True
 
     return visible

@@ -3,7 +3,8 @@
 Keyword-only functions that take the session explicitly; the caller owns the
 transaction (``with session_scope(engine) as session: record_scan(...)``), so a scan is
 written completely or not at all. Call them after all reading is done: nothing here
-touches a cluster or a file.
+touches a cluster or a file. A certificate finding that moved (bot.findings.lifecycle)
+keeps its row, which takes the new fingerprint and resource.
 
 Times: a finding's first_seen / last_seen / resolved_at are the ``started_at`` of the
 scan that saw (or stopped seeing) it, so they line up with the scans table. Its
@@ -34,7 +35,8 @@ from bot.core.finding import Finding
 from bot.core.masking import mask_text
 from bot.core.severity import Severity
 from bot.core.snapshot import Snapshot
-from bot.findings.lifecycle import Changes, OpenState, classify, visible_in
+from bot.findings import lifecycle
+from bot.findings.lifecycle import Changes
 from bot.store.db import Session
 from bot.store.models import SOURCE_KINDS, STATE_OPEN, STATE_RESOLVED, FindingRow, Scan
 from bot.store.repos import clusters as clusters_repo
@@ -45,9 +47,6 @@ from bot.store.repos import scans as scans_repo
 from bot.store.repos import silences as silences_repo
 
 Status = Literal["new", "escalated", "unchanged"]
-
-# scheme://user:password@host -> scheme://user:****@host. Origins and error texts come
-# from sources and exceptions; a proxy or database URL in them must not reach the store.
 
 
 class ResolvedFinding(NamedTuple):
@@ -77,7 +76,8 @@ class ScanOutcome:
     previous: Mapping[int, tuple[Severity, str | None]] = field(default_factory=dict)
 
 
-# The store's text columns (origin, coverage details, reasons) go through the one masker.
+# The store's text columns (origin, coverage details, reasons) go through the one masker:
+# a proxy or database URL (scheme://user:password@host) in them must not reach the store.
 mask_credentials = mask_text
 
 
@@ -91,13 +91,14 @@ def _validate(*, source: str, started_at: datetime, finished_at: datetime) -> No
         raise ValueError("finished_at is before started_at")
 
 
-def _open_state(row: FindingRow) -> OpenState:
-    return OpenState(
+def _open_state(row: FindingRow) -> lifecycle.OpenState:
+    return lifecycle.OpenState(
         severity=Severity(row.severity),
         tier=row.tier,
         source=row.source,
         check_id=row.check_id,
         resource=row.resource,
+        sha256=lifecycle.certificate_of(row.evidence),
     )
 
 
@@ -113,6 +114,7 @@ def _counts(run: CheckRun, changes: Changes) -> dict[str, int]:
         "reopened": len(changes.reopened),
         "resolved": len(changes.resolved),
         "unknown": len(run.unknowns),
+        **({"moved": len(changes.moved)} if changes.moved else {}),
     }
 
 
@@ -135,13 +137,14 @@ def record_scan(
         scan = _add_scan(session, cluster.id, run, started_at, finished_at, {"superseded": 1})
         return ScanOutcome(scan_id=scan.id, status={}, resolved=(), ids={}, cluster=snap.cluster)
     rows = {r.fingerprint: r for r in findings_repo.for_cluster(session, cluster_id=cluster.id)}
-    changes = classify(
+    changes = lifecycle.classify(
         open_before={fp: _open_state(r) for fp, r in rows.items() if r.state == STATE_OPEN},
         resolved_before={fp for fp, r in rows.items() if r.state == STATE_RESOLVED},
         current=run.findings,
         source=snap.source,
         evaluated=run.evaluated,
-        visible=visible_in(snap),
+        visible=lifecycle.visible_in(snap),
+        certs_at=lifecycle.certificates_at(snap),
     )
     scan = _add_scan(session, cluster.id, run, started_at, finished_at, _counts(run, changes))
 
@@ -160,6 +163,8 @@ def record_scan(
         for finding in group:
             fp = finding.fingerprint
             row = rows.get(fp)
+            if fp in changes.moved:  # same certificate, new location: same row (lifecycle)
+                row = findings_repo.relocate(session, rows[changes.moved[fp]], finding=finding)
             if row is None:
                 row = findings_repo.insert(
                     session,

@@ -8,12 +8,14 @@ through ``bot.sources.archive``: validated first, bounded while read, never extr
 What a bundle cannot tell is coverage, never a guess: the settings support-bundle-kit leaves
 out and Secrets are EXCLUDED (unless this bundle holds them); a malformed file is an ERROR
 naming it and marks its subject ERROR, so checks answer UNKNOWN. An unsafe or corrupt
-bundle raises InputError; a bad node archive is only a gap in ``node-files``.
+bundle raises InputError; a bad node archive is only a gap in ``node-files``. Each node
+with files has ``node-files:<node>``; a listed node without it is unread (findings.lifecycle).
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -188,40 +190,38 @@ class _Reader:
     def node_files(self) -> None:
         nodes: dict[str, list[str]] = {}
         for name in self.names:
-            m = _NODE.match(name)
-            if m:
+            if m := _NODE.match(name):
                 nodes.setdefault(m.group(1), []).append(name)
         if not nodes:
             self.b.cover("node-files", CoverageStatus.MISSING, "bundle has no nodes/ folder")
             return
-        good, gaps = 0, []
+        good, gaps = False, list[str]()
         for node, names in sorted(nodes.items()):
-            archive = f"nodes/{node}.zip"
-            if archive not in names:  # an unpacked node folder; its errors are the bundle's
-                folder = f"nodes/{node}/"
-                gaps += _collect(self.b, node, self.tree, self.root + folder, folder, self.limits)
-                good += 1
-                continue
-            try:  # an ArchiveError here is the bundle's own: fatal
-                data = self.read(archive, self.limits.max_file_bytes)
-            except MemberError as e:
-                gaps.append(self.gap(archive, None, str(e)))
-                continue
-            try:
-                inner = open_zip(data, limits=self.limits, budget=self.budget)
-                try:
-                    gaps += _collect(self.b, node, inner, "", f"{archive}/", self.limits)
-                finally:
-                    inner.close()
-            except ArchiveError as e:  # only this node's archive is bad
-                gaps.append(self.gap(archive, None, str(e)))
-                continue
-            good += 1
-        status = CoverageStatus.READ if good else CoverageStatus.ERROR
-        self.b.cover("node-files", status, "" if good else "; ".join(gaps))
-        if good:
-            for detail in gaps:
-                self.b.degrade("node-files", detail)
+            read, lost = self.node(node, names)
+            good, gaps = good or read, gaps + lost
+            self.b.cover(f"node-files:{node}", _outcome(read, lost), "; ".join(lost))
+        self.b.cover("node-files", _outcome(good, gaps), "; ".join(gaps))
+
+    def node(self, node: str, names: list[str]) -> tuple[bool, list[str]]:
+        """Collect one node's files: (read at all, the gaps)."""
+        archive = f"nodes/{node}.zip"
+        if archive not in names:  # an unpacked node folder; its errors are the bundle's
+            folder = f"nodes/{node}/"
+            return True, _collect(self.b, node, self.tree, self.root + folder, folder, self.limits)
+        try:  # an ArchiveError here is the bundle's own: fatal
+            data = self.read(archive, self.limits.max_file_bytes)
+        except MemberError as e:
+            return False, [self.gap(archive, None, str(e))]
+        try:
+            with closing(open_zip(data, limits=self.limits, budget=self.budget)) as inner:
+                return True, _collect(self.b, node, inner, "", f"{archive}/", self.limits)
+        except ArchiveError as e:  # only this node's archive is bad
+            return False, [self.gap(archive, None, str(e))]
+
+
+def _outcome(ok: bool, gaps: list[str]) -> CoverageStatus:
+    """ERROR when nothing could be read, PARTIAL when some files could not, else READ."""
+    return (CoverageStatus.PARTIAL if gaps else CoverageStatus.READ) if ok else CoverageStatus.ERROR
 
 
 def _collect(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.core.severity import EXPIRY_TIERS, TIER_EXPIRED, Severity
-from bot.findings.lifecycle import Changes, OpenState, classify
+from bot.core.snapshot import CoverageItem, CoverageStatus, Node, Snapshot
+from bot.findings.lifecycle import Changes, OpenState, classify, visible_in
 
 W, C, INFO = Severity.WARNING, Severity.CRITICAL, Severity.INFO
 
@@ -82,6 +85,88 @@ def test_tier_up_escalates_even_when_severity_drops() -> None:
         evaluated={"cert-expiry"},
     )
     assert changes.escalated == (f,)
+
+
+def _cert_finding(ref: ResourceRef, sha: str = "aa") -> Finding:
+    return Finding("cert-expiring", "prod", ref, W, "expires", {"sha256": sha}, "30d")
+
+
+def _open_cert(f: Finding, sha: str = "aa") -> OpenState:
+    return OpenState(f.severity, f.tier, "live", f.check_id, f.resource, sha)
+
+
+def test_a_certificate_finding_moves_to_the_first_open_one_of_its_certificate() -> None:
+    here, a, b = (ResourceRef("Secret", "tls", ns, "data.tls.crt[0]") for ns in "xab")
+    older, younger, arrival = _cert_finding(a), _cert_finding(b), _cert_finding(here)
+    changes = classify(
+        open_before={
+            older.fingerprint: _open_cert(older),
+            younger.fingerprint: _open_cert(younger),
+        },
+        resolved_before=set(),
+        current=[arrival],
+        source="live",
+        evaluated={"cert-expiring"},
+        certs_at={here.key: {"aa"}, a.key: {"aa"}, b.key: {"aa"}},
+    )
+    assert changes.moved == {arrival.fingerprint: older.fingerprint}
+    assert (changes.new, changes.unchanged) == ((), (arrival,))
+    assert changes.resolved == (younger.fingerprint,)
+
+
+def test_no_move_from_a_renewed_location_or_to_one_without_that_certificate() -> None:
+    old = _cert_finding(ResourceRef("Secret", "tls", "a", "data.tls.crt[0]"))
+    key = _cert_finding(ResourceRef("Secret", "tls", "x", "data.tls.key"))  # not a cert
+    cert = _cert_finding(ResourceRef("Secret", "tls", "y", "data.tls.crt[0]"))
+    for current, certs_at in (
+        (key, {old.resource.key: {"aa"}}),
+        (cert, {old.resource.key: {"bb"}, cert.resource.key: {"aa"}}),  # a renewed
+    ):
+        changes = classify(
+            open_before={old.fingerprint: _open_cert(old)},
+            resolved_before=set(),
+            current=[current],
+            source="live",
+            evaluated={"cert-expiring"},
+            certs_at=certs_at,
+        )
+        assert (changes.new, changes.resolved, changes.moved) == (
+            (current,),
+            (old.fingerprint,),
+            {},
+        )
+
+
+def test_visibility_of_cluster_node_and_file_refs() -> None:
+    at = datetime(2026, 11, 28, tzinfo=UTC)
+    down = Snapshot("prod", "live", "k", at, coverage=(CoverageItem("api", CoverageStatus.ERROR),))
+    refs = [
+        ResourceRef("Cluster", "prod", field=f)
+        for f in ("", "api", "secrets", "credentials.ssh-keys")
+    ]
+    assert [visible_in(down)(r) for r in refs] == [True, True, False, False]
+    assert all(visible_in(Snapshot("prod", "bundle", "b", at))(r) for r in refs)
+    read, gap = CoverageStatus.READ, CoverageStatus.PARTIAL
+    bundle = Snapshot(
+        "prod",
+        "bundle",
+        "b",
+        at,
+        nodes=(Node("n0"), Node("n1"), Node("n2")),
+        coverage=tuple(
+            CoverageItem(s, c)
+            for s, c in (
+                ("nodes", read),
+                ("node-files", gap),
+                ("node-files:n0", read),
+                ("node-files:n1", gap),
+            )
+        ),
+    )
+    names = ("n0", "n1", "n2", "gone")  # n2 is listed without files; gone is not listed
+    nodes = [visible_in(bundle)(ResourceRef("Node", n)) for n in names]
+    files = [visible_in(bundle)(ResourceRef("File", f"{n}:/oem/90_custom.yaml")) for n in names]
+    assert nodes == files == [True, False, False, True]
 
 
 SOURCES = ("bundle", "manifests", "pki", "live")

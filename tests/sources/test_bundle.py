@@ -70,6 +70,8 @@ def test_zip_and_folder_give_the_same_snapshot(tmp_path: Path) -> None:
     assert statuses == {
         "events": "read",
         "node-files": "read",
+        "node-files:node-0": "read",
+        "node-files:node-1": "read",
         "nodes": "read",
         "rancher-settings": "read",
         "secrets": "excluded",
@@ -181,6 +183,16 @@ def test_node_files_found_at_any_depth_tail_of_logs_kept(tmp_path: Path) -> None
         "1048577 bytes is over the 1048576-byte limit"
     )
     assert cov(snap, "node-files").status == CoverageStatus.PARTIAL
+    # Per node: node-0 read with a gap; node-1 (in nodes.yaml, no archive) has no entry.
+    assert cov(snap, "node-files:node-0") == CoverageItem(
+        "node-files:node-0",
+        CoverageStatus.PARTIAL,
+        "nodes/node-0.zip/node-0/configs/oem/big.yaml: "
+        "1048577 bytes is over the 1048576-byte limit",
+    )
+    assert [c.subject for c in snap.coverage if c.subject.startswith("node-files:")] == [
+        "node-files:node-0"
+    ]
 
 
 def test_unpacked_node_folders_and_links_leaving_the_folder(tmp_path: Path) -> None:

@@ -201,6 +201,13 @@ def test_bad_node_archives_are_gaps_only(tmp_path: Path) -> None:
     assert item.status == CoverageStatus.PARTIAL and item.usable
     assert item.detail.startswith("nodes/evil.zip: archive entry '../../etc/cron.d/x'")
     assert {f.node for f in snap.node_files} == {"node-0", "node-1"}
+    per_node = {c.subject: c.status for c in snap.coverage if c.subject.startswith("node-files:")}
+    assert per_node == {
+        "node-files:evil": CoverageStatus.ERROR,
+        "node-files:junk": CoverageStatus.ERROR,
+        "node-files:node-0": CoverageStatus.READ,
+        "node-files:node-1": CoverageStatus.READ,
+    }
 
 
 def test_all_node_archives_bad_is_an_error(tmp_path: Path) -> None:
@@ -208,6 +215,11 @@ def test_all_node_archives_bad_is_an_error(tmp_path: Path) -> None:
     snap = read(write_zip(tmp_path / "b.zip", files | {"nodes/n.zip": b"PK"}))
     assert cov(snap, "node-files") == CoverageItem(
         "node-files",
+        CoverageStatus.ERROR,
+        "nodes/n.zip: not a readable zip archive (File is not a zip file)",
+    )
+    assert cov(snap, "node-files:n") == CoverageItem(
+        "node-files:n",
         CoverageStatus.ERROR,
         "nodes/n.zip: not a readable zip archive (File is not a zip file)",
     )

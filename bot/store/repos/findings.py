@@ -1,8 +1,10 @@
-"""Findings rows: look-ups, and the three writes the lifecycle needs.
+"""Findings rows: look-ups, and the four writes the lifecycle needs.
 
 ``insert`` adds a first-seen finding, ``refresh`` records that a scan saw it again (and
-reopens it if it was resolved: same row, same F-id), ``resolve`` closes it. Values come
-from bot.core.finding.Finding, whose evidence is non-secret by contract.
+reopens it if it was resolved: same row, same F-id), ``resolve`` closes it, ``relocate``
+moves an open finding to another resource (a certificate finding following its
+certificate, bot.findings.lifecycle: same row, same F-id). Values come from
+bot.core.finding.Finding, whose evidence is non-secret by contract.
 """
 
 from __future__ import annotations
@@ -187,6 +189,27 @@ def refresh(
     row.resolved_at = None
     row.last_seen = seen_at
     row.last_scan_id = scan_id
+
+
+def relocate(session: Session, row: FindingRow, *, finding: Finding) -> FindingRow:
+    """Give ``row`` the fingerprint and resource of ``finding``; returns ``row``.
+
+    A resolved row that still holds that fingerprint (an older finding at that resource)
+    gives it up: it is history and stays as it was, under a fingerprint no finding can
+    have (``retired:<id>``; real ones are hex), so it can never reopen.
+    """
+    holder = get_by_fingerprint(session, cluster_id=row.cluster_id, fingerprint=finding.fingerprint)
+    if holder is not None and holder.id != row.id:
+        if holder.state != STATE_RESOLVED:
+            raise ValueError(f"finding {holder.id} is open at {finding.resource.key}")
+        holder.fingerprint = f"retired:{holder.id}"
+        session.flush()  # before the row takes the fingerprint (unique per cluster)
+    row.fingerprint = finding.fingerprint
+    row.resource_kind = finding.resource.kind
+    row.resource_namespace = finding.resource.namespace
+    row.resource_name = finding.resource.name
+    row.resource_field = finding.resource.field
+    return row
 
 
 def resolve(row: FindingRow, *, at: datetime) -> None:
