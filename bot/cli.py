@@ -124,6 +124,10 @@ def scan(
 
     settings = wiring.settings_for_command()
     now = _parse_at(at) if at else datetime.now(UTC)
+    if output is not None:
+        from bot.output.emit import check_output
+
+        check_output(output)
     request = ScanRequest(
         bundles=bundles,
         manifests=manifests,

@@ -9,6 +9,7 @@ real console script in a subprocess. `checks list` / `checks explain`: test_cli_
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -262,3 +263,30 @@ def test_unusable_database_is_one_line_exit_2(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("secbot: error: ")
     assert "Traceback" not in out + err
+
+
+def test_a_bad_output_path_fails_before_the_scan_is_stored(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line, exit 2, and nothing recorded: the next run still reports the findings
+    as new instead of unchanged."""
+    db = tmp_path / "s.db"
+    for target, says in (
+        (tmp_path, "is a folder; give a file name"),
+        (tmp_path / "missing" / "r.json", "does not exist"),
+    ):
+        code, _, err = run(
+            ["scan", "--bundle", str(sample), "--db", f"sqlite:///{db}", "-o", str(target)],
+            capsys,
+        )
+        assert (code, err.count("\n")) == (2, 1) and says in err
+    assert not db.exists() or _rows(db, "scans") == 0
+
+
+def test_a_fifo_given_as_bundle_is_refused_not_waited_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "bundle.zip"
+    os.mkfifo(fifo)
+    code, _, err = run(["scan", "--no-store", "--bundle", str(fifo)], capsys)
+    assert code == 2 and "neither a zip file nor a folder" in err

@@ -45,11 +45,17 @@ _WEAK_OPENSSL_PARTS = frozenset(
         "AECDH",
         "IDEA",
         "SEED",
+        # Aliases that take in the above wholesale: ALL has the anonymous (aNULL) and
+        # CBC-SHA1 suites; @SECLEVEL=0 lets every weak suite and key through again.
+        "ALL",
+        "COMPLEMENTOFALL",
+        "@SECLEVEL=0",
     }
 )
 _WEAK_TLS_VERSIONS = ("VersionTLS10", "VersionTLS11")
-# Go/Traefik suite names (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA ...).
-_WEAK_GO_SUITE = re.compile(r"RC4|3DES|_DES_|NULL|EXPORT|MD5|anon|_CBC_SHA$")
+# Go/Traefik suite names (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA ...): Go's own
+# InsecureCipherSuites also lists the CBC-SHA256 ones (no Lucky13 countermeasures).
+_WEAK_GO_SUITE = re.compile(r"RC4|3DES|_DES_|NULL|EXPORT|MD5|anon|_CBC_SHA(256)?$")
 
 
 def weak_openssl_ciphers(ciphers: str) -> list[str]:

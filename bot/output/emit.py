@@ -10,7 +10,18 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from bot.errors import UserError
 from bot.scan import ScanReport
+
+
+def check_output(output: Path) -> None:
+    """UserError unless a report can be written to ``output``: checked before the scan,
+    so a typo in ``-o`` costs neither the scan nor its "new" findings (a stored scan
+    would report them as unchanged the next time)."""
+    if output.is_dir():
+        raise UserError(f"--output {output} is a folder; give a file name")
+    if not output.parent.is_dir():
+        raise UserError(f"--output {output}: the folder {output.parent} does not exist")
 
 
 def emit(report: ScanReport, *, fmt: str, output: Path | None, generated_at: datetime) -> None:

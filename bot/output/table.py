@@ -1,11 +1,15 @@
 """Terminal output: one rich table per cluster, worst and soonest first.
 
 Severity is shown as a word and a symbol, not by colour alone, so it survives a pipe to a
-file or a colour-blind reader.
+file or a colour-blind reader. Every string comes from scanned material (a certificate's
+CN, a file name), so control characters are shown escaped (``\x1b``), never sent: an
+escape sequence in a CN could otherwise move the cursor and erase the expired row above
+it, or reach the clipboard (OSC 52). JSON and SARIF escape them by their own rules.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +25,27 @@ _SEVERITY = {
     "warning": ("!  WARNING", "yellow"),
     "info": ("i  INFO", "cyan"),
 }
+
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that
+# can make text read differently from what it is ("Trojan source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: Any) -> Any:
+    """``value`` (a view: dicts, lists, strings) with every control character escaped."""
+    if isinstance(value, str):
+        return _CONTROL.sub(_escaped, value)
+    if isinstance(value, dict):
+        return {k: printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
 
 
 def _cluster_table(cluster: dict[str, Any]) -> Table:
@@ -50,7 +75,7 @@ def _cluster_table(cluster: dict[str, Any]) -> Table:
 
 def render_table(report: ScanReport, *, generated_at: datetime, console: Console) -> None:
     """Print the report to ``console``."""
-    view = report_view(report, generated_at=generated_at)
+    view = printable(report_view(report, generated_at=generated_at))
     for cluster in view["clusters"]:
         version = (
             f", Harvester {cluster['harvester_version']}" if cluster["harvester_version"] else ""

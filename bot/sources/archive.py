@@ -289,4 +289,6 @@ def open_tree(path: Path, *, limits: Limits, budget: Budget) -> Tree:
             return FolderTree(path, limits=limits)
         except OSError as e:
             raise ArchiveError(f"cannot be read: {e.strerror or e}") from e
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise ArchiveError("is neither a zip file nor a folder")
     return open_zip(path, limits=limits, budget=budget)

@@ -26,7 +26,7 @@ from bot.checks.setting_invalid import (
     private_key_problem,
     problems_of,
 )
-from bot.checks.ssl import weak_openssl_ciphers
+from bot.checks.ssl import weak_openssl_ciphers, weak_tls_options
 from bot.core.snapshot import CoverageStatus
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -448,3 +448,23 @@ def test_weak_openssl_ciphers() -> None:
         "aNULL",
         "LOW",
     ]
+    # aliases that enable the anonymous and CBC-SHA1 suites wholesale (openssl ciphers ALL)
+    assert weak_openssl_ciphers("ALL") == ["ALL"]
+    assert weak_openssl_ciphers("HIGH:@SECLEVEL=0") == ["@SECLEVEL=0"]
+    assert weak_openssl_ciphers("ALL:!aNULL:!eNULL") == ["ALL"]  # still CBC-SHA1
+    assert weak_openssl_ciphers("HIGH:!ALL") == []
+
+
+def test_weak_go_suites_include_the_cbc_sha256_ones() -> None:
+    """Go's crypto/tls InsecureCipherSuites lists them (no Lucky13 countermeasures)."""
+    doc = {
+        "minVersion": "VersionTLS12",
+        "maxVersion": "",
+        "cipherSuites": [
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+            "TLS_RSA_WITH_AES_128_CBC_SHA256",
+        ],
+    }
+    suites = [values for field, _, values in weak_tls_options(doc) if field == "cipherSuites"]
+    assert suites == [("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA256")]
