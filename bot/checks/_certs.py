@@ -9,14 +9,20 @@ A snapshot can hold the same certificate many times: RKE2 repeats its CA in ever
 ``*.crt`` file, a CA bundle sits in many webhook configurations. Checks judge each
 distinct certificate once (``judged``), at the first of its locations in sorted order.
 
-A certificate superseded by a newer one with the same subject and key is skipped only
-when every copy of it is a file (ResourceRef kind ``File``: a PKI folder, a node agent's
-inventory). RKE2 renews its certificates in place and keeps their keys, and old copies
-such as ``prev/client-controller.crt`` stay on disk unused (reference/harvester.md §3.1).
-A copy anywhere else is in use, however new its successor: a Secret an ingress mounts, a
-webhook's caBundle, a listener that still serves it (TLSEndpoint), a Setting, an
-APIService, the kubeconfig's Credential. That copy expires for whoever reads it, so it is
-always judged.
+A certificate superseded by a newer one is skipped only when every copy of it is an
+evidently unused leftover of a file that now holds the newer one: a ``File`` (a PKI
+folder, a node agent's inventory) inside a backup folder (``tls-<digits>`` or ``prev``),
+while a newer certificate with the same subject and key sits in a ``File`` of the same
+file name. RKE2 renews in place and keeps the keys (reference/harvester.md §3.1);
+``rke2 certificate rotate`` (and a cluster reset) first copies ``server/tls`` to
+``server/tls-<unix time>`` and the agent's files into that same folder (k3s
+``pkg/cli/cert/cert.go`` ``backupCertificates``), where the old copies stay unused.
+Anything else is judged, however new its successor: a copy outside a backup folder may
+be read (RKE2 gives the agent ``client-kube-proxy.crt`` with the server's key, so
+``agent/`` holds the copy kube-proxy uses while ``server/tls`` may hold a renewed one),
+as is a copy with another file name, a Secret an ingress mounts, a webhook's caBundle, a
+listener that still serves it (TLSEndpoint), a Setting, an APIService, the kubeconfig's
+Credential. Those copies expire for whoever reads them.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ CERT_SOURCES = (
 )
 MAX_ALSO_AT = 5
 _FILE = "File"  # the only location kind whose copy may be superseded (module docstring)
+# Backup folders of old certificate files (module docstring): RKE2's tls-<unix time>, prev.
+_BACKUP = re.compile(r"(?:^|/)(?:tls-\d+|prev)/")
 _DAY = timedelta(days=1)
 # KubeVirt's names (rotates_by_design): its CA's CN, its certificates' CNs, its namespace.
 _KUBEVIRT_CA = "kubevirt.io@"
@@ -68,34 +76,45 @@ class Judged:
 def judged(certs: Iterable[CertInfo]) -> tuple[Judged, ...]:
     """Distinct certificates (by sha256), sorted by location, without those superseded.
 
-    Superseded: a newer certificate (later notAfter) has the same subject and key, and
-    every location of this one is a ``File`` (see the module docstring: only an unused
-    copy on disk may be dropped; one in a Secret, caBundle or listener is in use).
+    Superseded (module docstring): every location of this one is a ``File`` in a backup
+    folder, and for each, a newer certificate (later notAfter) with the same subject and
+    key is in a ``File`` of the same file name. Only such an unused copy on disk is dropped.
     """
     # Each location's key is computed once: it is a property that formats a string, and
     # sorting by it directly would build it again at every comparison.
     copies: dict[str, list[tuple[str, CertInfo]]] = {}
     for cert in certs:
         copies.setdefault(cert.sha256, []).append((cert.location.key, cert))
-    distinct: list[tuple[str, Judged, bool]] = []  # (first key, judged, only in files)
-    latest: dict[tuple[str, str], datetime] = {}
+    distinct: list[tuple[str, Judged, tuple[str, ...]]] = []  # (first key, judged, backups)
+    # (subject, key, file name) -> the latest notAfter of a certificate in a file so named.
+    latest: dict[tuple[str, str, str], datetime] = {}
     for same in copies.values():
         if len(same) > 1:
             same.sort(key=_first)  # stable: equal keys keep their order
         first = same[0][1]
         locations = tuple(c.location for _, c in same)
-        files_only = all(loc.kind == _FILE for loc in locations)
-        distinct.append((same[0][0], Judged(first, locations), files_only))
-        lineage = (first.subject, first.spki_sha256)
-        if lineage not in latest or first.not_after > latest[lineage]:
-            latest[lineage] = first.not_after
-    kept = [
-        (key, j)
-        for key, j, files_only in distinct
-        if not files_only or j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
-    ]
+        files = [loc.name for loc in locations if loc.kind == _FILE]
+        for file_name in {f.rpartition("/")[2] for f in files}:
+            lineage = (first.subject, first.spki_sha256, file_name)
+            if lineage not in latest or first.not_after > latest[lineage]:
+                latest[lineage] = first.not_after
+        # Only a certificate whose every copy is a file in a backup folder may be dropped.
+        droppable = len(files) == len(locations) and all(_BACKUP.search(f) for f in files)
+        distinct.append((same[0][0], Judged(first, locations), tuple(files) if droppable else ()))
+    kept = [(key, j) for key, j, backups in distinct if not _superseded(j.cert, backups, latest)]
     kept.sort(key=_first)
     return tuple(j for _, j in kept)
+
+
+def _superseded(
+    cert: CertInfo, backups: tuple[str, ...], latest: dict[tuple[str, str, str], datetime]
+) -> bool:
+    """Does each of these backup copies' file names now hold a newer certificate with the
+    same subject and key (``judged``)? False without backups."""
+    lineage = (cert.subject, cert.spki_sha256)
+    return bool(backups) and all(
+        latest[(*lineage, f.rpartition("/")[2])] > cert.not_after for f in backups
+    )
 
 
 def judged_certs(snapshot: Snapshot) -> tuple[Judged, ...]:

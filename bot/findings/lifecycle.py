@@ -16,8 +16,9 @@ evaluated this time, and the scan could read the resource itself (``visible``). 
 that answered UNKNOWN, a source that does not cover the finding (a PKI folder cannot see
 Harvester settings), or a part of the source that was unreadable this time (Secrets
 forbidden while webhooks were read; an endpoint that did not answer the probe; a node
-whose archive a support bundle lacks; a live cluster whose API did not answer) must never
-resolve anything.
+whose archive a support bundle lacks; a live cluster whose API did not answer; a PKI
+folder that could not be listed, or a walk that stopped at its entry limit before a file)
+must never resolve anything.
 
 A certificate finding sits at the first location of its certificate in sorted order
 (bot.checks._certs.judged), and its fingerprint names that location. When the set of
@@ -36,10 +37,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
+from bot.core.certs import CertInfo, CertProblem, KeyInfo
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.core.severity import Severity, tier_rank
-from bot.core.snapshot import CoverageStatus, Snapshot
+from bot.core.snapshot import CoverageItem, CoverageStatus, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +218,13 @@ def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
     input was unreadable; what lived in that input must stay open, not resolve. A support
     bundle's node findings need that node's files read (coverage ``node-files:<node>``
     READ; a node the bundle's node list no longer has may resolve); a live scan whose API
-    did not answer saw none of the cluster's lists.
+    did not answer saw none of the cluster's lists. A file is unseen when its own
+    ``file:<path>`` is ERROR, or when it was not read and lies under a folder that was not
+    wholly read (``_file_seen``).
     """
     answered = {e.key for e in snapshot.endpoints if e.error is None}
     explicit = {c.subject: c for c in snapshot.coverage}
+    file_seen = _file_seen(snapshot, explicit)
     per_node = "node-files" in explicit and explicit["node-files"].usable
     api = explicit.get("api")  # every live snapshot has it (bot.sources.live, bot.fleet)
     api_down = snapshot.source == "live" and api is not None and not api.usable
@@ -244,10 +249,48 @@ def visible_in(snapshot: Snapshot) -> Callable[[ResourceRef], bool]:
         if ref.kind == "TLSEndpoint":
             return ref.name in answered
         if ref.kind == "File":
-            item = explicit.get(f"file:{ref.name}")
-            return item is None or item.status != CoverageStatus.ERROR
+            return file_seen(ref.name)
         if ref.kind == "Cluster":
             return ref.field in _API_FIELDS or not api_down
         return True
 
     return visible
+
+
+# A folder with one of these was not wholly read: it could not be listed (ERROR) or a walk
+# stopped at the entry limit inside it (PARTIAL, ``file:.``: bot.sources.pki).
+_FOLDER_GAPS = frozenset({CoverageStatus.ERROR, CoverageStatus.PARTIAL})
+
+
+def _file_seen(snapshot: Snapshot, coverage: Mapping[str, CoverageItem]) -> Callable[[str], bool]:
+    """Did ``snapshot`` look at the file at this path (or could it have)?
+
+    Not when its own ``file:<path>`` is ERROR. Else yes when the snapshot holds something
+    from it (a certificate, key or problem: it was read), or when no folder above it is a
+    ``file:`` gap: a file below an unlistable folder, or past where a walk stopped, was not
+    looked at. A walk's root is ``.`` (``file:<label>/.`` once bot.scan labels folders).
+    """
+    folders = {
+        "" if subject == "file:." else subject[5:].removesuffix("/.")
+        for subject, item in coverage.items()
+        if subject.startswith("file:") and item.status in _FOLDER_GAPS
+    }
+    found: tuple[CertInfo | KeyInfo | CertProblem, ...] = ()
+    if folders:
+        found = (*snapshot.certificates, *snapshot.keys, *snapshot.cert_problems)
+    read = {x.location.name for x in found if x.location.kind == "File"}
+
+    def seen(name: str) -> bool:
+        item = coverage.get(f"file:{name}")
+        if item is not None:
+            return item.status != CoverageStatus.ERROR  # its own verdict: it was looked at
+        if not folders or name in read:
+            return True
+        cut = len(name)  # the folders above it, deepest first, then the root ("")
+        while cut > 0:
+            cut = max(name.rfind("/", 0, cut), 0)
+            if name[:cut] in folders:
+                return False
+        return True
+
+    return seen

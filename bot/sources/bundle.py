@@ -207,56 +207,56 @@ class _Reader:
         archive = f"nodes/{node}.zip"
         if archive not in names:  # an unpacked node folder; its errors are the bundle's
             folder = f"nodes/{node}/"
-            return True, _collect(self.b, node, self.tree, self.root + folder, folder, self.limits)
+            # Its entries from node_files' one listing: listing the bundle again for each
+            # node folder took time quadratic in the entries (16k node folders: 17 s).
+            inside = [self.root + n for n in names if n.startswith(folder)]
+            return True, self.collect(node, self.tree, inside, self.root + folder, folder)
         try:  # an ArchiveError here is the bundle's own: fatal
             data = self.read(archive, self.limits.max_file_bytes)
         except MemberError as e:
             return False, [self.gap(archive, None, str(e))]
         try:
             with closing(open_zip(data, limits=self.limits, budget=self.budget)) as inner:
-                return True, _collect(self.b, node, inner, "", f"{archive}/", self.limits)
+                return True, self.collect(node, inner, inner.names(), "", f"{archive}/")
         except ArchiveError as e:  # only this node's archive is bad
             return False, [self.gap(archive, None, str(e))]
+
+    def collect(
+        self, node: str, tree: Tree, names: list[str], prefix: str, label: str
+    ) -> list[str]:
+        """Add the journals and /oem configs of one node (``names``: its entries in ``tree``,
+        all under ``prefix``); return the gaps. A nested archive's ArchiveError propagates."""
+        found: dict[str, str] = {}
+        for name in sorted(names, key=lambda n: (n.count("/"), n)):
+            rel = name[len(prefix) :]
+            log, oem = _LOG.search(rel), _OEM.search(rel)
+            path = (
+                f"logs/{log.group(1)}.log" if log else f"configs/oem/{oem.group(1)}" if oem else ""
+            )
+            if path and path not in found:  # shallowest copy wins
+                found[path] = name
+        gaps = []
+        for path, name in found.items():
+            try:
+                if path.startswith("logs/"):
+                    data = tree.read_tail(name, limit=self.limits.max_log_bytes + 1)
+                    if len(data) > self.limits.max_log_bytes:  # cut: drop the partial first line
+                        cut = data.find(b"\n")
+                        data = data[cut + 1 :] if cut >= 0 else data[-self.limits.max_log_bytes :]
+                else:
+                    data = tree.read(name, limit=MAX_CONFIG_BYTES)
+            except MemberError as e:
+                where = label + name.removeprefix(prefix)
+                self.b.cover(f"file:{where}", CoverageStatus.ERROR, str(e))
+                gaps.append(f"{where}: {e}")
+                continue
+            self.b.node_files.append(NodeFile(node, path, data.decode("utf-8", errors="replace")))
+        return gaps
 
 
 def _outcome(ok: bool, gaps: list[str]) -> CoverageStatus:
     """ERROR when nothing could be read, PARTIAL when some files could not, else READ."""
     return (CoverageStatus.PARTIAL if gaps else CoverageStatus.READ) if ok else CoverageStatus.ERROR
-
-
-def _collect(
-    builder: SnapshotBuilder, node: str, tree: Tree, prefix: str, label: str, limits: Limits
-) -> list[str]:
-    """Add the journals and /oem configs of one node; return the gaps found.
-
-    ArchiveError from a nested archive propagates (the caller turns it into a gap).
-    """
-    found: dict[str, str] = {}
-    for name in sorted(
-        (n for n in tree.names() if n.startswith(prefix)), key=lambda n: (n.count("/"), n)
-    ):
-        rel = name[len(prefix) :]
-        log, oem = _LOG.search(rel), _OEM.search(rel)
-        path = f"logs/{log.group(1)}.log" if log else f"configs/oem/{oem.group(1)}" if oem else ""
-        if path and path not in found:  # shallowest copy wins
-            found[path] = name
-    gaps = []
-    for path, name in found.items():
-        try:
-            if path.startswith("logs/"):
-                data = tree.read_tail(name, limit=limits.max_log_bytes + 1)
-                if len(data) > limits.max_log_bytes:  # cut: drop the partial first line
-                    cut = data.find(b"\n")
-                    data = data[cut + 1 :] if cut >= 0 else data[-limits.max_log_bytes :]
-            else:
-                data = tree.read(name, limit=MAX_CONFIG_BYTES)
-        except MemberError as e:
-            where = label + name.removeprefix(prefix)
-            builder.cover(f"file:{where}", CoverageStatus.ERROR, str(e))
-            gaps.append(f"{where}: {e}")
-            continue
-        builder.node_files.append(NodeFile(node, path, data.decode("utf-8", errors="replace")))
-    return gaps
 
 
 def read_bundle(

@@ -146,8 +146,28 @@ def _decode_der(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
         out.keys.append(key)
 
 
+# PEM labels of a certificate: RFC 7468's, the old X509 CERTIFICATE, and OpenSSL's TRUSTED
+# CERTIFICATE (the certificate's DER followed by trust settings; ``openssl x509`` reads all).
+_CERT_KINDS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"})
+_TRUSTED = b"TRUSTED CERTIFICATE"
+
+
+def _first_element(der: bytes) -> bytes:
+    """The first DER element of ``der`` (a TRUSTED CERTIFICATE's certificate), or all of
+    ``der`` when no length can be read there (the parser then says what is wrong)."""
+    if len(der) < 2 or der[0] != 0x30:
+        return der
+    size, head = der[1], 2
+    if size >= 0x80:  # long form: the next (size & 0x7F) bytes hold the length
+        head += size & 0x7F
+        if not 3 <= head <= 6 or len(der) < head:
+            return der
+        size = int.from_bytes(der[2:head], "big")
+    return der[: head + size] if head + size <= len(der) else der
+
+
 def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded) -> None:
-    index = 0  # position among CERTIFICATE blocks, broken ones included
+    index = 0  # position among certificate blocks (_CERT_KINDS), broken ones included
     pos = 0
     found = False
     while (start := data.find(b"-----BEGIN ", pos)) >= 0:
@@ -168,10 +188,12 @@ def _decode_pem(data: bytes, *, location: ResourceRef, group: str, out: Decoded)
         )
         pos = dashes + len(end_line) if complete else begin.end()
         block = data[start:pos]
-        if kind == b"CERTIFICATE":
+        if kind in _CERT_KINDS:
             found = True
             here = _at(location, index)
             der = _pem_body(data[begin.end() : dashes]) if complete else None
+            if der and kind == _TRUSTED:
+                der = _first_element(der)  # without the trust settings that follow it
             if der:
                 _decode_cert(der, pem=False, location=here, group=group, index=index, out=out)
             elif complete:

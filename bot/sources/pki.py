@@ -3,10 +3,14 @@
 Walked recursively, never following symbolic links out of the folder. Read: certificate
 files (``.crt .pem .cer .der``: every PEM block, or one DER certificate), private keys
 (``.key``: only the fingerprint of the public half is kept), kubeconfigs (``*.kubeconfig``,
-YAML under ``cred/`` or with embedded certificate data), dynamiclistener's
+YAML under ``cred/`` or with embedded certificate data, and any other small file with an
+embedded-data key: ``admin.conf``, ``cred/kubeconfig``), dynamiclistener's
 ``dynamic-cert.json`` and any other small file starting with a PEM header; the rest is
 counted and ignored. An unreadable file is a coverage gap ``file:<relative path>`` with
-the reason, never a crash or a silent pass (reference/harvester.md §3.1: RKE2 files).
+the reason, never a crash or a silent pass (reference/harvester.md §3.1: RKE2 files); a
+folder that cannot be listed is one too (``file:<folder>``), and a walk stopped at the
+entry limit marks the root ``file:.`` PARTIAL: bot.findings.lifecycle resolves nothing
+that was not read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +35,8 @@ from bot.sources.pki_walk import WalkState, read_contained, walk_files
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".der")
 SNIFF_MAX_BYTES = 1024 * 1024  # files of no known kind are sniffed for PEM up to this size
 _KUBECONFIG_MARKERS = (b"client-certificate-data", b"certificate-authority-data")
+# In a file of no known kind, a marker counts only as a YAML or JSON key, not in prose.
+_KUBECONFIG_KEY = re.compile(rb'(?:^|[\s{,])"?(?:%s)"?[ \t]*:' % b"|".join(_KUBECONFIG_MARKERS))
 _ENCRYPTED = "private key is encrypted or unsupported; it cannot be paired with its certificate"
 Gaps = Sequence[str | None]  # reasons a part of a file could not be used (None: it could)
 
@@ -70,7 +77,11 @@ def read_pki(
     if tally.linked_dirs:
         detail += f"; {tally.linked_dirs} symlinked folders not followed"
     if tally.stopped:
-        detail += f"; stopped after {limits.max_entries} files (entry limit)"
+        stop = f"stopped after {limits.max_entries} files (entry limit)"
+        detail += f"; {stop}"
+        # The files after the cut are unknown: none of them may count as seen (the marker
+        # bot.findings.lifecycle honours; the root's name is the walk's ".").
+        builder.cover("file:.", CoverageStatus.PARTIAL, f"not wholly read: {stop}")
     partial = bool(tally.bad) or tally.stopped
     builder.cover("pki", CoverageStatus.PARTIAL if partial else CoverageStatus.READ, detail)
     return builder.build()
@@ -156,7 +167,10 @@ def _key_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) ->
 
 def _other_file(builder: SnapshotBuilder, tally: _Tally, rel: str, data: bytes) -> None:
     if data.lstrip()[:11] != b"-----BEGIN ":
-        tally.ignored += 1
+        if _KUBECONFIG_KEY.search(data):  # admin.conf, cred/kubeconfig: no telling suffix
+            _kubeconfig(builder, tally, rel, data)
+        else:
+            tally.ignored += 1
         return
     tally.cert_files += 1
     decoded = certs.decode(data, location=ResourceRef("File", rel), group=_group(rel))

@@ -1,9 +1,11 @@
 """Which certificates the certificate checks judge (bot.checks._certs), on real sources.
 
 Aspects: a certificate renewed with the same subject and key is dropped for its successor
-only when every copy of it is a file (a PKI folder's ``prev/`` copy); a copy in another
-Secret, a webhook caBundle, or served by a listener (:443 from a renewed Secret, :6443
-from a node file renewed in place) is in use and is judged. KubeVirt's self-rotating
+only when every copy of it is a file in a backup folder (``prev/``, RKE2's
+``tls-<unix time>/``) whose file name now holds the successor; the agent's copy of a file
+renewed in server/tls, a copy with another name, a copy in another Secret, a webhook
+caBundle, or served by a listener (:443 from a renewed Secret, :6443 from a node file
+renewed in place) is in use and is judged. KubeVirt's self-rotating
 certificates are recognised by their issuer (``kubevirt.io@<time>``), their CN
 (``kubevirt.io:...``) or a ``kubevirt-*`` Secret in harvester-system, never by a name a
 user could pick: ``kubevirt-manager.example.com`` or a ``kubevirt-*`` Secret elsewhere
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
 
 from bot.checks import _certs
 from bot.checks.registry import builtin_checks
@@ -25,6 +28,7 @@ from bot.checks.runner import run_checks
 from bot.core.policy import CheckPolicy
 from bot.core.resources import ResourceRef
 from bot.core.snapshot import Snapshot
+from bot.scan import merge_pki
 from bot.sources.live import ProbeOptions
 from bot.sources.manifests import read_manifests
 from bot.sources.pki import read_pki
@@ -150,6 +154,61 @@ def test_a_cert_both_on_disk_and_served_is_judged_and_a_file_only_copy_is_not(
     (item,) = [j for j in _certs.judged(both.certificates) if j.cert.sha256 == served.sha256]
     assert item.also_at == ("TLSEndpoint//10.0.0.5:10257#chain[0]",)
     assert _expiry(both) == {("cert-expiring", "critical", "File//prev/client-controller.crt#[0]")}
+
+
+def _rke2(tmp_path: Path, files: dict[str, x509.Certificate]) -> None:
+    for rel, cert in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(pem(cert))
+
+
+def test_the_agents_copy_is_judged_though_server_tls_holds_a_renewed_one(
+    tmp_path: Path,
+) -> None:
+    """RKE2 gives the agent client-kube-proxy.crt with the server's key: with the README's
+    ``--pki server/tls --pki agent``, the agent's copy is the one kube-proxy reads."""
+    key = ec_key("kube-proxy")
+    old = make_cert("system:kube-proxy", key=key, not_after=at(-2), issuer=ISSUER)
+    new = make_cert("system:kube-proxy", key=key, not_after=at(363), issuer=ISSUER)
+    _rke2(
+        tmp_path,
+        {"server/tls/client-kube-proxy.crt": new, "agent/client-kube-proxy.crt": old},
+    )
+    folders = [tmp_path / "server/tls", tmp_path / "agent"]
+    snap = merge_pki([read_pki(f, cluster="c", scanned_at=NOW) for f in folders], folders)
+    assert _expiry(snap) == {("cert-expired", "critical", "File//agent/client-kube-proxy.crt#[0]")}
+
+
+def test_old_copies_in_rke2s_backup_folders_are_superseded_others_are_not(
+    tmp_path: Path,
+) -> None:
+    """``rke2 certificate rotate`` copies server/tls to server/tls-<unix time> and the
+    agent's files into that folder (k3s backupCertificates): there the old copies stay
+    unused. One with another file name, or outside a backup folder, is judged."""
+    key, kubelet_key = ec_key("apiserver"), ec_key("kubelet")
+    old = make_cert("kube-apiserver", key=key, not_after=at(-2), issuer=ISSUER)
+    new = make_cert("kube-apiserver", key=key, not_after=at(363), issuer=ISSUER)
+    kubelet_old = make_cert("system:node:n1", key=kubelet_key, not_after=at(-2), issuer=ISSUER)
+    kubelet_new = make_cert("system:node:n1", key=kubelet_key, not_after=at(363), issuer=ISSUER)
+    _rke2(
+        tmp_path,
+        {
+            "server/tls/serving-kube-apiserver.crt": new,
+            "server/tls-1717000000/serving-kube-apiserver.crt": old,  # dropped
+            "server/tls-1717000000/renamed.crt": old,  # another name: not evidently unused
+            "agent/client-kubelet.crt": kubelet_new,
+            "server/tls-1717000000/client-kubelet.crt": kubelet_old,  # the agent's backup
+        },
+    )
+    snap = read_pki(tmp_path, cluster="c", scanned_at=NOW)
+    judged = [j.cert.location.key for j in _certs.judged(snap.certificates)]
+    assert judged == [
+        "File//agent/client-kubelet.crt#[0]",
+        "File//server/tls-1717000000/renamed.crt#[0]",
+        "File//server/tls/serving-kube-apiserver.crt#[0]",
+    ]
+    (renamed,) = [j for j in _certs.judged(snap.certificates) if j.cert.not_after == at(-2)]
+    assert renamed.also_at == ("File//server/tls-1717000000/serving-kube-apiserver.crt#[0]",)
 
 
 # -- KubeVirt: what KubeVirt writes, not what a name looks like ------------------------------

@@ -5,8 +5,9 @@ process."""
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -124,8 +125,9 @@ def test_the_certificate_checks_share_one_judged_list(monkeypatch: pytest.Monkey
 def reference_judged(certs: Iterable[CertInfo]) -> tuple[_certs.Judged, ...]:
     """The algorithm written plainly, as before it was tuned: the tuned one must agree.
 
-    A certificate is dropped for a newer one with the same subject and key only when all
-    its copies are files; a copy anywhere else is in use and always judged."""
+    A certificate is dropped only when every copy of it is a file in a backup folder
+    (``tls-<digits>/``, ``prev/``) and, for each copy, a newer certificate with the same
+    subject and key is in a file of the same name; any other copy may be in use."""
     copies: dict[str, list[CertInfo]] = {}
     for c in certs:
         copies.setdefault(c.sha256, []).append(c)
@@ -133,17 +135,24 @@ def reference_judged(certs: Iterable[CertInfo]) -> tuple[_certs.Judged, ...]:
     for same in copies.values():
         same.sort(key=lambda c: c.location.key)
         distinct.append(_certs.Judged(same[0], tuple(c.location for c in same)))
-    latest: dict[tuple[str, str], datetime] = {}
-    for j in distinct:
-        lineage = (j.cert.subject, j.cert.spki_sha256)
-        if lineage not in latest or j.cert.not_after > latest[lineage]:
-            latest[lineage] = j.cert.not_after
-    kept = [
-        j
-        for j in distinct
-        if any(loc.kind != "File" for loc in j.locations)
-        or j.cert.not_after == latest[(j.cert.subject, j.cert.spki_sha256)]
-    ]
+
+    def backup(loc: ResourceRef) -> bool:
+        folders = loc.name.split("/")[:-1]
+        return loc.kind == "File" and any(
+            f == "prev" or re.fullmatch(r"tls-\d+", f) for f in folders
+        )
+
+    def renewed(j: _certs.Judged, loc: ResourceRef) -> bool:
+        file_name = loc.name.split("/")[-1]
+        return any(
+            o.cert.subject == j.cert.subject
+            and o.cert.spki_sha256 == j.cert.spki_sha256
+            and o.cert.not_after > j.cert.not_after
+            and any(x.kind == "File" and x.name.split("/")[-1] == file_name for x in o.locations)
+            for o in distinct
+        )
+
+    kept = [j for j in distinct if not all(backup(loc) and renewed(j, loc) for loc in j.locations)]
     return tuple(sorted(kept, key=lambda j: j.cert.location.key))
 
 
@@ -156,13 +165,23 @@ _CERTS = st.builds(
         days=days,
     ),
     st.sampled_from("abcd"),
-    # (kind, name, namespace): files, which may be superseded, mixed with places in use.
+    # (kind, name, namespace): files, some in backup folders that may be superseded (and
+    # names that only look like one), mixed with places in use.
     st.sampled_from(
         [
             ("Secret", "s1", "ns"),
             ("Secret", "s2", "ns"),
             ("File", "f1", ""),
             ("File", "f2", ""),
+            ("File", "agent/f1", ""),
+            ("File", "prev/f1", ""),
+            ("File", "tls-1700000000/f1", ""),
+            ("File", "tls-1700000000/f2", ""),
+            ("File", "tls-1700000000/etcd/f2", ""),
+            ("File", "node-0/prev/f2", ""),
+            ("File", "xtls-1/f1", ""),
+            ("File", "tls-x/f1", ""),
+            ("File", "prev", ""),
             ("TLSEndpoint", "10.0.0.1:443", ""),
         ]
     ),
@@ -173,7 +192,7 @@ _CERTS = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(_CERTS, max_size=12))
 def test_judged_agrees_with_the_reference(certs: list[CertInfo]) -> None:
     assert _certs.judged(certs) == reference_judged(certs)

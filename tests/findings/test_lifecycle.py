@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.certs import CertProblem, KeyInfo
 from bot.core.finding import Finding
 from bot.core.resources import ResourceRef
 from bot.core.severity import EXPIRY_TIERS, TIER_EXPIRED, Severity
@@ -167,6 +168,56 @@ def test_visibility_of_cluster_node_and_file_refs() -> None:
     nodes = [visible_in(bundle)(ResourceRef("Node", n)) for n in names]
     files = [visible_in(bundle)(ResourceRef("File", f"{n}:/oem/90_custom.yaml")) for n in names]
     assert nodes == files == [True, False, False, True]
+
+
+def test_files_under_a_folder_not_wholly_read_are_not_visible() -> None:
+    """A folder that could not be listed (``file:<folder>`` ERROR) or a walk stopped at the
+    entry limit (``file:<label>/.`` PARTIAL) hides the files below it that were not read;
+    a read file, a sibling whose name only starts alike, and other folders stay visible."""
+    at = datetime(2026, 11, 28, tzinfo=UTC)
+    error, partial = CoverageStatus.ERROR, CoverageStatus.PARTIAL
+    # Read before the walk stopped: here a key file and a certificate file with a problem.
+    key = KeyInfo(
+        ResourceRef("File", "server/tls/client-ca.key"), "server/tls/client-ca", "k", "EC", 256
+    )
+    bad = CertProblem(ResourceRef("File", "server/tls/bad.crt", field="[1]"), "does not parse")
+    snap = Snapshot(
+        "node-a",
+        "pki",
+        "f",
+        at,
+        keys=(key,),
+        cert_problems=(bad,),
+        coverage=(
+            CoverageItem("file:agent/etc", error, "folder cannot be listed: Permission denied"),
+            CoverageItem("file:server/tls/.", partial, "not wholly read: stopped after 9 files"),
+            CoverageItem("file:agent/bad.crt", error, "no PEM or DER certificate found"),
+            CoverageItem("file:agent/s.key", partial, "private key is encrypted"),
+        ),
+    )
+    names = {
+        "server/tls/client-ca.key": True,  # read before the walk stopped
+        "server/tls/bad.crt": True,
+        "server/tls/client-ca.crt": False,  # not reached
+        "server/tls/serving-kube-apiserver.crt": False,
+        "server/tls/etcd/server-client.crt": False,
+        "agent/etc/x.crt": False,  # below the unlistable folder
+        "agent/etc/deep/y.crt": False,
+        "agent/etcd/z.crt": True,  # agent/etcd is not agent/etc
+        "agent/bad.crt": False,
+        "agent/s.key": True,
+        "agent/client-kubelet.crt": True,
+        "server/other.crt": True,
+    }
+    visible = visible_in(snap)
+    assert {n: visible(ResourceRef("File", n, field="[0]")) for n in names} == names
+    whole = Snapshot("c", "pki", "f", at, coverage=(CoverageItem("file:.", error, "x"),))
+    assert not visible_in(whole)(ResourceRef("File", "a.crt", field="[0]"))
+    node = Snapshot(  # the live source's node agent: file:<node>/<path>
+        "c", "live", "k", at, coverage=(CoverageItem("file:node-0/etcd", error, "x"),)
+    )
+    refs = [ResourceRef("File", f"{n}/etcd/a.crt", field="[0]") for n in ("node-0", "node-1")]
+    assert [visible_in(node)(r) for r in refs] == [False, True]
 
 
 SOURCES = ("bundle", "manifests", "pki", "live")

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.core.snapshot import CoverageItem, CoverageStatus, Event, NodeFile, Setting, Snapshot
-from bot.sources.bundle import bundle_cluster_name, read_bundle
+from bot.sources.archive import Budget, Tree, open_tree
+from bot.sources.builder import SnapshotBuilder
+from bot.sources.bundle import _Reader, bundle_cluster_name, read_bundle
 from bot.sources.limits import Limits
 from tests.sources.conftest import (
     BUNDLE,
@@ -323,3 +325,48 @@ def test_the_sample_bundle(tmp_path: Path) -> None:
         "settings": "read",
         "webhooks": "read",
     }
+
+
+class _CountingTree(Tree):
+    """A real bundle tree that counts how often its whole listing is asked for."""
+
+    def __init__(self, inner: Tree) -> None:
+        self.inner, self.listings = inner, 0
+
+    def names(self) -> list[str]:
+        self.listings += 1
+        return self.inner.names()
+
+    def read(self, name: str, *, limit: int) -> bytes:
+        return self.inner.read(name, limit=limit)
+
+    def read_tail(self, name: str, *, limit: int) -> bytes:
+        return self.inner.read_tail(name, limit=limit)
+
+
+def test_many_unpacked_node_folders_are_collected_in_one_pass(tmp_path: Path) -> None:
+    """Every ``nodes/<n>/`` folder's files from the one listing of the bundle: listing it
+    again per folder took time quadratic in the entries (16k folders: 17 s)."""
+    files = bundle_files()
+    count = 300
+    for i in range(count):
+        files[f"nodes/h{i:03}/logs/rke2-server.log"] = f"h{i:03} up\n"
+        files[f"nodes/h{i:03}/deeper/configs/oem/90_custom.yaml"] = f"host: h{i:03}\n"
+        files[f"nodes/h{i:03}/junk-{i}"] = ""
+    path = write_zip(tmp_path / f"{BUNDLE}.zip", files)
+    snap = read(path)
+    got = {(f.node, f.path, f.text) for f in snap.node_files if f.node.startswith("h")}
+    want = {(f"h{i:03}", "logs/rke2-server.log", f"h{i:03} up\n") for i in range(count)}
+    want |= {(f"h{i:03}", "configs/oem/90_custom.yaml", f"host: h{i:03}\n") for i in range(count)}
+    assert got == want
+    assert [f.path for f in snap.node_files if f.node == "node-0"] == [
+        "logs/rke2-server.log",
+        "configs/oem/90_custom.yaml",
+    ]
+    assert all(cov(snap, f"node-files:h{i:03}").status == CoverageStatus.READ for i in range(9))
+    limits = Limits()
+    tree = _CountingTree(open_tree(path, limits=limits, budget=Budget(limits.max_total_bytes)))
+    builder = SnapshotBuilder(cluster="c", source="bundle", origin=str(path), scanned_at=NOW)
+    _Reader(tree, f"{BUNDLE}/", builder, limits, Budget(limits.max_total_bytes)).node_files()
+    assert len(builder.node_files) == len(snap.node_files)
+    assert tree.listings == 1

@@ -279,3 +279,14 @@ def test_names_that_are_not_utf8_are_shown_readably(tmp_path: Path) -> None:
     snap = _read(tmp_path)
     assert [c.location.key for c in snap.certificates] == ["File//bad\ufffd.crt#[0]"]
     snap.certificates[0].location.key.encode("utf-8")  # printable / storable
+
+
+def test_a_walk_stopped_at_the_entry_limit_marks_the_folder_not_wholly_read(
+    tmp_path: Path,
+) -> None:
+    root = _write(tmp_path, {f"{i}.crt": pem(CA) for i in range(4)})
+    snap = _read(root, limits=Limits(max_entries=2))
+    assert _gaps(snap) == {
+        "file:.": ("partial", "not wholly read: stopped after 2 files (entry limit)")
+    }
+    assert "file:." not in _gaps(_read(root))
