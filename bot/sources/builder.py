@@ -20,6 +20,18 @@ from bot.core.snapshot import (
     TLSEndpoint,
 )
 
+MAX_NOTES = 20  # notes kept in one coverage detail; later ones are only counted
+
+
+@dataclass
+class _Notes:
+    """The notes joined into one subject's coverage detail, for ``item``."""
+
+    item: CoverageItem
+    head: str  # the first MAX_NOTES notes, joined with "; "
+    kept: int = 1
+    more: int = 0
+
 
 @dataclass
 class SnapshotBuilder:
@@ -46,6 +58,8 @@ class SnapshotBuilder:
     # Credential Secret name -> provisioning clusters using it ("namespace/name"); joined
     # with cloud_credentials in build() because either may be read first.
     guest_clusters: dict[str, set[str]] = field(default_factory=dict)
+    # Per subject, the notes its coverage detail holds (see _noted).
+    _notes: dict[str, _Notes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def cover(self, subject: str, status: CoverageStatus, detail: str = "") -> None:
         """Record coverage for ``subject``; a worse status never gets overwritten by READ."""
@@ -54,7 +68,8 @@ class SnapshotBuilder:
             if status == CoverageStatus.READ:
                 return
             if status == current.status and detail and current.detail:
-                detail = f"{current.detail}; {detail}"
+                self.coverage[subject] = self._noted(current, status, detail)
+                return
         self.coverage[subject] = CoverageItem(subject, status, detail)
 
     def degrade(self, subject: str, detail: str) -> None:
@@ -62,9 +77,30 @@ class SnapshotBuilder:
         current = self.coverage.get(subject)
         if current is None or current.status == CoverageStatus.READ:
             self.coverage[subject] = CoverageItem(subject, CoverageStatus.PARTIAL, detail)
+        elif current.detail and detail:
+            self.coverage[subject] = self._noted(current, current.status, detail)
         else:
-            joined = f"{current.detail}; {detail}" if current.detail else detail
+            joined = f"{current.detail}; " if current.detail else detail
             self.coverage[subject] = CoverageItem(subject, current.status, joined)
+
+    def _noted(self, current: CoverageItem, status: CoverageStatus, note: str) -> CoverageItem:
+        """``current`` with one more note: the first MAX_NOTES, then only how many more.
+
+        A subject may collect a note per object (100,000 Secrets without a usable key);
+        rebuilding one ever longer detail for each was quadratic, and megabytes of notes
+        help no reader.
+        """
+        notes = self._notes.get(current.subject)
+        if notes is None or notes.item is not current:  # its first note, or set afresh
+            notes = _Notes(current, current.detail)
+        if notes.kept < MAX_NOTES:
+            notes.head, notes.kept = f"{notes.head}; {note}", notes.kept + 1
+        else:
+            notes.more += 1
+        detail = f"{notes.head}; and {notes.more} more" if notes.more else notes.head
+        notes.item = CoverageItem(current.subject, status, detail)
+        self._notes[current.subject] = notes
+        return notes.item
 
     def build(self) -> Snapshot:
         version = self.harvester_version

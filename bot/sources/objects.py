@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,40 @@ SUBJECT_BY_KIND = {
     "APIService": "webhooks",
 }
 
-_KEY_BLOCK = re.compile(r"(-----BEGIN ([A-Z ]*PRIVATE KEY)-----)(.*?)(-----END \2-----)", re.DOTALL)
+# A private-key header and its END line. The lookahead finds every END line, also ones that
+# share their dashes with a neighbour ("-----END X-----END X-----").
+_KEY_HEADER = re.compile(r"-----BEGIN ([A-Z ]*PRIVATE KEY)-----")
+_KEY_END = re.compile(r"(?=-----END ([A-Z ]*PRIVATE KEY)-----)")
 _KEY_BEGIN = re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[^-]*")
+
+
+def _redact_blocks(text: str, newline: str) -> str:
+    """Replace the body of every BEGIN ... END block of the same key type.
+
+    Each header pairs with the first END line of its type after it; a header without one is
+    left to ``redact_private_keys``' second pass. The END lines are found once, up front, so
+    headers without an END line cost nothing more (a lazy ``BEGIN (.*?) END`` regex
+    rescanned the rest of the text for each of them: quadratic).
+    """
+    ends: dict[str, deque[int]] = {}
+    for found in _KEY_END.finditer(text):
+        ends.setdefault(found.group(1), deque()).append(found.start())
+    out: list[str] = []
+    done = pos = 0  # text[:done] is in out; the next header is searched from pos
+    while (m := _KEY_HEADER.search(text, pos)) is not None:
+        kind = m.group(1)
+        pending = ends.get(kind)
+        while pending and pending[0] < m.end():  # END lines before this header pair nothing
+            pending.popleft()
+        if not pending:
+            pos = m.start() + 1  # no END line: headers may still start inside this one
+            continue
+        end = pending[0] + len(f"-----END {kind}-----")
+        out.append(text[done : m.start()])
+        out.append(f"{m.group(0)}{newline}REDACTED{newline}{text[pending[0] : end]}")
+        done = pos = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 def redact_private_keys(text: str, *, newline: str = "\n") -> str:
@@ -45,8 +78,9 @@ def redact_private_keys(text: str, *, newline: str = "\n") -> str:
 
     ``newline`` is the line break to write: a real one for PEM text, the two characters
     ``\\n`` for PEM embedded in a JSON string (ssl-certificates), which must stay JSON.
+    Linear in the length of ``text``.
     """
-    text = _KEY_BLOCK.sub(lambda m: f"{m.group(1)}{newline}REDACTED{newline}{m.group(4)}", text)
+    text = _redact_blocks(text, newline)
     # A block without its END line still must not keep its body: base64 has no "-", so
     # the body runs to the next "-" (an END line, or nothing).
     return _KEY_BEGIN.sub(lambda m: f"{m.group(1)}{newline}REDACTED{newline}", text)

@@ -1,6 +1,7 @@
-"""TLS material in Kubernetes objects: Secrets' ``tls.crt``/``ca.crt``/``tls.key`` and the
-caBundles of webhook configurations and APIServices, decoded into CertInfo / KeyInfo facts
-as they arrive (``bot.sources.certs``); the key material itself is never kept.
+"""TLS material in Kubernetes objects: Secrets' ``tls.crt``/``ca.crt``/``tls.key`` (in
+``data``, or in ``stringData`` as manifests may write them) and the caBundles of webhook
+configurations and APIServices, decoded into CertInfo / KeyInfo facts as they arrive
+(``bot.sources.certs``); the key material itself is never kept.
 
 Part of ``bot.sources.objects``, which dispatches objects here by kind.
 """
@@ -46,23 +47,45 @@ def b64(value: Any) -> bytes | None:
         return None
 
 
+def _tls_entries(obj: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """The TLS keys of a Secret: key -> (field, value), ``stringData`` over ``data``.
+
+    Manifests may carry ``stringData`` (plain strings); the API server merges it over
+    ``data``, the same key in ``stringData`` winning, and so do we. Live Secrets have
+    ``data`` only.
+    """
+    entries: dict[str, tuple[str, Any]] = {}
+    for field in ("data", "stringData"):
+        values = obj.get(field)
+        if isinstance(values, Mapping):
+            entries.update(
+                (key, (field, values[key]))
+                for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS)
+                if key in values
+            )
+    return entries
+
+
 def secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
     meta = _meta(obj)
     ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
     # A TLS Secret is never a cloud credential: the live TLS list stays out of Rancher's.
     if ns == rancher.CREDENTIAL_NAMESPACE and obj.get("type") != "kubernetes.io/tls":
         rancher.ingest_secret(builder, obj)
-    data = obj.get("data") or {}
-    if not isinstance(data, Mapping):
-        return
+    entries = _tls_entries(obj)
     group = f"Secret/{ns}/{name}"
     for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS):
-        if key not in data or data[key] in (None, ""):
+        field, value = entries.get(key, ("data", None))
+        if value in (None, ""):
             continue
-        loc = ResourceRef("Secret", name, ns, f"data.{key}")
-        raw = b64(data[key])
+        loc = ResourceRef("Secret", name, ns, f"{field}.{key}")
+        if field == "stringData":
+            raw = value.encode() if isinstance(value, str) else None
+            error = "value is not a string"
+        else:
+            raw, error = b64(value), "value is not valid base64"
         if raw is None:
-            builder.cert_problems.append(CertProblem(loc, "value is not valid base64"))
+            builder.cert_problems.append(CertProblem(loc, error))
             continue
         if not raw.strip():
             continue

@@ -1,13 +1,16 @@
 """Safe YAML/JSON loading for untrusted input.
 
-Kubernetes output never uses YAML anchors and aliases, so a document in which an alias
-made two places share one list or mapping is refused: that closes the "billion laughs"
-expansion. The (C) loader composes aliases into shared objects in linear time; the
-expansion would only happen later, in whoever walks the result, so every document is
-checked for shared containers (and for absurd nesting) before it is handed out. Sizes are
-bounded by the callers (they read at most a configured number of bytes). Support bundles
-rewrite empty strings and nulls to the string "null" (reference/harvester.md §4, rewriting
-quirk); ``denull`` turns them back.
+Kubernetes output never uses YAML anchors and aliases, so a document with an alias is
+refused: that closes the "billion laughs" expansion, and also the flat one (a million
+aliases to one long string, harmless while shared, gigabytes once anything turns the values
+back into text). An alias ("*name") needs an anchor ("&name"), so only a text containing
+both "&" and "*" gets a cheap event scan for aliases before it is composed (about a third
+of the time the loader takes). As a second line of defence every document is checked for
+shared containers and long strings (and for absurd nesting) before it is handed out, and
+strings that are not valid Unicode (a lone UTF-16 surrogate from a JSON escape, which no
+encoder downstream accepts) are refused too. Sizes are bounded by the callers (they read at
+most a configured number of bytes). Support bundles rewrite empty strings and nulls to the
+string "null" (reference/harvester.md §4, rewriting quirk); ``denull`` turns them back.
 """
 
 from __future__ import annotations
@@ -34,39 +37,68 @@ class DocumentError(ValueError):
 
 
 _BIG_SCALAR = 1024  # a string this long seen twice (same object) came from an alias
+ALIASES = "YAML aliases are not allowed (Kubernetes output never uses them)"
+SURROGATE = "the document contains a lone UTF-16 surrogate (not valid Unicode)"
+
+
+def _check_text(text: str) -> None:
+    """Refuse a string that no UTF-8 encoder (output, store) would accept."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DocumentError(SURROGATE) from None
 
 
 def _inspect(doc: Any) -> None:
-    """Refuse documents whose containers or long strings are shared (aliases), or that
-    nest too deeply. A scalar alias repeated thousands of times expands when anything
-    serialises or decodes it, so long shared strings count as aliases too."""
+    """Refuse documents whose containers or long strings are shared (aliases), that nest
+    too deeply, or that hold strings which are not valid Unicode. A scalar alias repeated
+    thousands of times expands when anything serialises or decodes it, so long shared
+    strings count as aliases too (``_refuse_aliases`` normally refused them already)."""
     seen: set[int] = set()
     strings: set[int] = set()
     stack: list[tuple[Any, int]] = [(doc, 0)]
     while stack:
         obj, depth = stack.pop()
         if isinstance(obj, str):
+            _check_text(obj)
             if len(obj) >= _BIG_SCALAR:
                 if id(obj) in strings:
-                    raise DocumentError(
-                        "YAML aliases are not allowed (Kubernetes output never uses them)"
-                    )
+                    raise DocumentError(ALIASES)
                 strings.add(id(obj))
             continue
         if isinstance(obj, dict):
+            for key in obj:
+                if isinstance(key, str):
+                    _check_text(key)
             children: Any = obj.values()
         elif isinstance(obj, list):
             children = obj
         else:
             continue
         if id(obj) in seen:
-            raise DocumentError("YAML aliases are not allowed (Kubernetes output never uses them)")
+            raise DocumentError(ALIASES)
         seen.add(id(obj))
         if depth >= MAX_DEPTH:
             raise DocumentError(f"the document nests deeper than {MAX_DEPTH} levels")
         stack.extend(
             (child, depth + 1) for child in children if isinstance(child, dict | list | str)
         )
+
+
+def _refuse_aliases(text: str) -> None:
+    """Raise DocumentError if the YAML text uses an alias. Events only (nothing is composed),
+    with the same loader that will compose the text, so both read it alike."""
+    if "&" not in text or "*" not in text:  # an alias is "*name", of an anchor "&name"
+        return
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise DocumentError(ALIASES)
+    except yaml.YAMLError:
+        # The loader stops at the same place and says why; the documents before it (their
+        # aliases were seen above) are still read, as for a text without "&".
+        return
 
 
 def _json(text: str) -> Any:
@@ -88,6 +120,7 @@ def load_documents(text: str) -> Iterator[Any]:
             yield doc
             return
     try:
+        _refuse_aliases(text)
         for doc in yaml.load_all(text, Loader=_Loader):  # safe loaders only (see _Loader)
             _inspect(doc)
             yield doc

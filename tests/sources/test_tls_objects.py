@@ -59,3 +59,48 @@ def test_absurdly_nested_ssl_certificates_json_is_one_bad_setting() -> None:
     kept = b.settings["ssl-certificates"].value or ""
     assert "REDACTED" in kept
     assert key_pem(KEY).splitlines()[1] not in kept
+
+
+STALE = make_cert("stale.example", key=KEY, not_after=at(300))
+
+
+def string_data_secret(data: dict[str, str], string_data: dict[str, Any]) -> dict[str, Any]:
+    obj = tls_secret(data)
+    obj["stringData"] = string_data
+    return obj
+
+
+def test_string_data_is_read_like_data() -> None:
+    """GitOps manifests write TLS Secrets with plain-text stringData; the API server turns
+    it into data, so a manifest scan must judge it too."""
+    b = builder()
+    objects.ingest(b, string_data_secret({}, {"tls.crt": pem(CERT), "tls.key": key_pem(KEY)}))
+    assert [(c.common_name, c.location.field) for c in b.certificates] == [
+        ("swapped.example", "stringData.tls.crt[0]")
+    ]
+    assert [k.location.field for k in b.keys] == ["stringData.tls.key"]
+    assert b.coverage["secrets"].status == CoverageStatus.READ
+    assert b.cert_problems == []
+    kept = repr(b.build())
+    assert key_pem(KEY).splitlines()[1] not in kept  # the key itself is never kept
+
+
+def test_string_data_wins_over_data_for_the_same_key() -> None:
+    b = builder()
+    secret = string_data_secret(
+        {"tls.crt": b64(pem(STALE)), "tls.key": b64(key_pem(KEY))}, {"tls.crt": pem(CERT)}
+    )
+    objects.ingest(b, secret)
+    assert [(c.common_name, c.location.field) for c in b.certificates] == [
+        ("swapped.example", "stringData.tls.crt[0]")
+    ]
+    assert [k.location.field for k in b.keys] == ["data.tls.key"]
+
+
+def test_string_data_that_is_not_a_string_is_a_problem() -> None:
+    b = builder()
+    objects.ingest(b, string_data_secret({"tls.crt": b64(pem(STALE))}, {"tls.crt": ["x"]}))
+    assert b.certificates == []
+    assert [(p.location.field, p.reason) for p in b.cert_problems] == [
+        ("stringData.tls.crt", "value is not a string")
+    ]

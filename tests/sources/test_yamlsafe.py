@@ -1,9 +1,11 @@
 """Safe YAML/JSON loading and the bundle "null" quirk.
 
-Aspects: aliases that share collections (billion laughs, recursion) and absurd nesting are
-refused quickly; scalar aliases are harmless and allowed; bad constructor input (dates,
-huge integers) is a DocumentError; multi-document and JSON texts load; ``denull`` undoes
-the support-bundle rewrite and is idempotent; arbitrary text either loads or raises
+Aspects: every alias is refused quickly (shared collections: billion laughs, recursion;
+shared scalars: a million aliases to one long string), anchors alone and "&" in text are
+fine, and a later syntax error still yields the documents before it; absurd nesting and
+strings that are not valid Unicode (lone surrogates) are refused; bad constructor input
+(dates, huge integers) is a DocumentError; multi-document and JSON texts load; ``denull``
+undoes the support-bundle rewrite and is idempotent; arbitrary text either loads or raises
 DocumentError, nothing else.
 """
 
@@ -48,8 +50,55 @@ def test_shared_collections_are_refused(text: str) -> None:
         load(text)
 
 
-def test_scalar_aliases_cannot_expand_and_are_allowed() -> None:
-    assert load("a: &x hello\nb: *x\n") == [{"a": "hello", "b": "hello"}]
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x hello\nb: *x\n",
+        # 1023 characters: just under the size at which shared strings count as aliases;
+        # 200,000 aliases of it are 200 MB once anything writes the value back as text
+        "annotations: {big: &a " + "x" * 1023 + "}\nvalue: [" + ", ".join(["*a"] * 200_000) + "]\n",
+        "ok: 1\n---\nlater: &a [1]\nagain: *a\n",
+    ],
+)
+def test_scalar_aliases_are_refused(text: str) -> None:
+    with pytest.raises(DocumentError) as err:
+        load(text)
+    assert str(err.value) == ALIASES
+
+
+def test_anchors_without_aliases_and_ampersands_in_text_load() -> None:
+    assert load("a: &x hello\nb: x\nurl: http://h/?p=1&q=2\n") == [
+        {"a": "hello", "b": "x", "url": "http://h/?p=1&q=2"}
+    ]
+
+
+def test_documents_before_a_syntax_error_are_still_read() -> None:
+    """The alias scan stops where the loader will; it does not cost the documents before."""
+    docs = load_documents("a: &x 1\n---\nb: 2\n---\n: : bad [\n")
+    assert next(docs) == {"a": 1}
+    assert next(docs) == {"b": 2}
+    with pytest.raises(DocumentError, match=r"^not valid YAML at line 5"):
+        next(docs)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"kind": "Event", "message": "cert expires \\ud800 soon"}',
+        '{"kind": "Event", "metadata": {"labels": {"k\\udc00": "v"}}}',
+        '[{"items": ["\\udfff"]}]',
+    ],
+)
+def test_lone_surrogates_are_refused(text: str) -> None:
+    """JSON may escape half of a UTF-16 pair; no UTF-8 writer (table, store) accepts it."""
+    with pytest.raises(DocumentError) as err:
+        load(text)
+    assert str(err.value) == "the document contains a lone UTF-16 surrogate (not valid Unicode)"
+
+
+def test_valid_unicode_loads() -> None:
+    assert load('{"m": "Gr\\u00fc\\u00dfe \\ud83d\\ude00"}') == [{"m": "Grüße \U0001f600"}]
+    assert load("m: Grüße 😀\n") == [{"m": "Grüße 😀"}]
 
 
 def test_deep_nesting_is_refused() -> None:
