@@ -117,7 +117,7 @@ def test_setting_value_in_a_code_block() -> None:
 def test_setting_default_empty_and_cut() -> None:
     msg = setting_message(cluster="c", name="ssl-parameters", value=None, default="TLSv1.2 ```x")
     assert _text(msg["blocks"][1]) == "`ssl-parameters` on *c* · default (value is empty)"
-    assert _text(msg["blocks"][2]) == "```\nTLSv1.2 `\u200b``x\n```"
+    assert _text(msg["blocks"][2]) == "```\nTLSv1.2 \u02cb\u02cb\u02cbx\n```"  # no backtick left
     unset = setting_message(cluster="c", name="x", value="", default=None)
     assert _text(unset["blocks"][1]) == "`x` on *c* has no value and no default."
     big = setting_message(cluster="c", name="additional-ca", value="A" * 64 + "\n" + "B" * 10_000)

@@ -99,7 +99,8 @@ def _finding_lines(notice: FindingNotice) -> list[str]:
         f"{code(short_id(notice.finding_id))} *{title}* ({check})",
         code(one_line(notice.resource, _RESOURCE)),
     ]
-    text = notice.message.strip()
+    # One line: a newline in scanned text (a CN) must not start a forged line of its own.
+    text = " ".join(notice.message.split())
     return [*lines, truncate(escape(text), _MESSAGE)] if text else lines
 
 

@@ -58,6 +58,12 @@ def code(text: str) -> str:
     return "`" + escape(text).replace("`", "\u02cb") + "`"  # MODIFIER LETTER GRAVE ACCENT
 
 
+def in_code_block(text: str) -> str:
+    """Escaped text for inside a ``` block: no backtick survives (MODIFIER LETTER GRAVE
+    ACCENT stands in), so nothing in it can close the block and write outside it."""
+    return escape(text).replace("`", "\u02cb")
+
+
 def user_ref(user_id: str) -> str:
     """``<@U123>`` for a Slack user id; anything else as escaped text, never a mention."""
     return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else escape(user_id)

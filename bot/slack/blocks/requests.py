@@ -23,6 +23,7 @@ from bot.slack.blocks.common import (
     code,
     context,
     escape,
+    in_code_block,
     message,
     one_line,
     pack_lines,
@@ -81,7 +82,9 @@ def request_message(
 ) -> Message:
     """The approval message; with ``outcome``, the buttons give way to it. Without
     ``buttons`` (the requester's own copy) it is the plan alone."""
-    plan = [escape(one_line(line, 500)) for line in planned.lines] or ["(no plan lines)"]
+    # Plan lines quote live values (a setting's current value): nothing in them may
+    # close the code block and write outside it, in the message approvers decide on.
+    plan = [in_code_block(one_line(line, 500)) for line in planned.lines] or ["(no plan lines)"]
     blocks = [section(_head(planned, tz=tz))]
     blocks += [section(f"```{chunk}```") for chunk, _ in pack_lines(plan, 2990)[:5]]
     rid = _rid(planned)

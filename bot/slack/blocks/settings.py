@@ -17,6 +17,7 @@ from bot.slack.blocks.common import (
     context,
     escape,
     header,
+    in_code_block,
     message,
     section,
     truncate,
@@ -39,9 +40,9 @@ def _pretty(text: str) -> str:
 def code_block(text: str, limit: int = MAX_SECTION_TEXT) -> tuple[str, bool]:
     """(a ``` block of ``text`` within ``limit`` characters, whether it was cut).
 
-    A ``` inside the text would close the block early, so a zero-width space breaks it.
+    A backtick inside could close the block early: none survives (``in_code_block``).
     """
-    body = escape(text).replace(_FENCE, "`\u200b``")
+    body = in_code_block(text)
     room = limit - 2 * len(_FENCE) - 2
     cut = truncate(body, room)
     return f"{_FENCE}\n{cut}\n{_FENCE}", cut != body

@@ -30,7 +30,7 @@ from bot.slack.auth import (
     Operators,
     slack_group_lookup,
 )
-from bot.slack.blocks.common import code, escape, message, section
+from bot.slack.blocks.common import code, escape, in_code_block, message, one_line, section
 from bot.slack.blocks.notices import not_enabled_message
 from bot.slack.blocks.requests import (
     APPROVE_ACTION_ID,
@@ -91,7 +91,7 @@ def fix(command: Fix, r: Request) -> Later:
             # A plan the API server refuses (a webhook, validation) cannot be approved
             # into anything but a failure: show why, store nothing (but audit it).
             refused(f"the server refused the change in a dry run: {plan.dry_run}", plan.action)
-            lines = "\n".join(escape(line) for line in plan_lines(plan))
+            lines = "\n".join(in_code_block(line) for line in plan_lines(plan))
             text = (
                 f":no_entry: The server refused this change in a dry run, so there is "
                 f"nothing to approve:\n```{lines}```"
@@ -148,7 +148,8 @@ def decide(
 
 def _outcome(view: request_views.RequestView) -> Message:
     result = view.result or {}
-    detail = str(result.get("reason") or result.get("verified") or "")
+    # The reason may quote the API server (a webhook's denial): text, never markup.
+    detail = escape(one_line(str(result.get("reason") or result.get("verified") or ""), 500))
     text = f"{code(view.short_id)} *{view.state}*" + (f": {detail}" if detail else "")
     return message(f"{view.short_id} {view.state}", [section(text)])
 
