@@ -164,7 +164,9 @@ def record_scan(
             fp = finding.fingerprint
             row = rows.get(fp)
             if fp in changes.moved:  # same certificate, new location: same row (lifecycle)
-                row = findings_repo.relocate(session, rows[changes.moved[fp]], finding=finding)
+                row = findings_repo.relocate(
+                    session, rows[changes.moved[fp]], finding=finding, holder=row
+                )
             if row is None:
                 row = findings_repo.insert(
                     session,

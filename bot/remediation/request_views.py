@@ -47,6 +47,11 @@ class RequestView:
         return short_request_id(self.id)
 
 
+def stored_plan(row: RemediationRequest) -> Plan:
+    """The plan as ``requests.request`` stored it; ValueError if it is not one."""
+    return Plan.from_json(json.dumps(row.plan))
+
+
 def view_of(session: Session, row: RemediationRequest) -> RequestView:
     """``row`` with its approvers, as a RequestView."""
     votes = repo.approvers(session, row.id)
@@ -58,7 +63,7 @@ def view_of(session: Session, row: RemediationRequest) -> RequestView:
         risk=row.risk,
         approvals_required=row.approvals_required,
         approvals=tuple(votes),
-        plan=Plan.from_json(json.dumps(row.plan)),
+        plan=stored_plan(row),
         plan_hash=row.plan_hash,
         created_at=row.created_at,
         expires_at=row.expires_at,

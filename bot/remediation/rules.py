@@ -23,13 +23,12 @@ Reasons name the rule, never the plan's content.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.durations import format_duration
-from bot.remediation.plan import Plan
+from bot.remediation.request_views import stored_plan
 from bot.store.db import Session
 from bot.store.models_remediation import RemediationRequest
 from bot.store.repos import remediation as repo
@@ -82,8 +81,11 @@ class Refusal:
 
 def run_refusal(session: Session, row: RemediationRequest, *, now: datetime) -> Refusal | None:
     """None if ``row`` (approved) may run now; else why not."""
-    plan = _stored_plan(row)
-    if plan is None or plan.plan_hash() != row.plan_hash:
+    try:
+        plan = stored_plan(row)
+    except (ValueError, TypeError):
+        return Refusal("failed", TAMPERED)
+    if plan.plan_hash() != row.plan_hash:
         return Refusal("failed", TAMPERED)
     required = max(row.approvals_required, plan.approvals_required)
     voters = {v for v in repo.approvers(session, row.id) if v != row.requester}
@@ -102,11 +104,3 @@ def run_refusal(session: Session, row: RemediationRequest, *, now: datetime) -> 
             "approval; plan again with fix",
         )
     return None
-
-
-def _stored_plan(row: RemediationRequest) -> Plan | None:
-    """The plan as stored, parsed the way ``request`` wrote it (None: not a plan)."""
-    try:
-        return Plan.from_json(json.dumps(row.plan))
-    except (ValueError, TypeError):
-        return None

@@ -20,6 +20,7 @@ from bot.sources.builder import SnapshotBuilder
 
 CERT_SECRET_KEYS = ("tls.crt", "ca.crt")
 KEY_SECRET_KEYS = ("tls.key",)
+_TLS_KEYS = (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS)
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -58,11 +59,7 @@ def _tls_entries(obj: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     for field in ("data", "stringData"):
         values = obj.get(field)
         if isinstance(values, Mapping):
-            entries.update(
-                (key, (field, values[key]))
-                for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS)
-                if key in values
-            )
+            entries.update((key, (field, values[key])) for key in _TLS_KEYS if key in values)
     return entries
 
 
@@ -74,7 +71,7 @@ def secret(builder: SnapshotBuilder, obj: Mapping[str, Any]) -> None:
         rancher.ingest_secret(builder, obj)
     entries = _tls_entries(obj)
     group = f"Secret/{ns}/{name}"
-    for key in (*CERT_SECRET_KEYS, *KEY_SECRET_KEYS):
+    for key in _TLS_KEYS:
         field, value = entries.get(key, ("data", None))
         if value in (None, ""):
             continue

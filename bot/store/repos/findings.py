@@ -191,14 +191,16 @@ def refresh(
     row.last_scan_id = scan_id
 
 
-def relocate(session: Session, row: FindingRow, *, finding: Finding) -> FindingRow:
+def relocate(
+    session: Session, row: FindingRow, *, finding: Finding, holder: FindingRow | None
+) -> FindingRow:
     """Give ``row`` the fingerprint and resource of ``finding``; returns ``row``.
 
-    A resolved row that still holds that fingerprint (an older finding at that resource)
-    gives it up: it is history and stays as it was, under a fingerprint no finding can
+    ``holder`` is the cluster's row that holds that fingerprint now, if any (the caller
+    has the cluster's rows loaded). A resolved one gives it up (an older finding at that
+    resource): it is history and stays as it was, under a fingerprint no finding can
     have (``retired:<id>``; real ones are hex), so it can never reopen.
     """
-    holder = get_by_fingerprint(session, cluster_id=row.cluster_id, fingerprint=finding.fingerprint)
     if holder is not None and holder.id != row.id:
         if holder.state != STATE_RESOLVED:
             raise ValueError(f"finding {holder.id} is open at {finding.resource.key}")
